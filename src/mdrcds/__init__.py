@@ -1,0 +1,11 @@
+"""mdrcds: clinical decision support for oncology, as CDS Hooks cards that cite their sources."""
+
+from __future__ import annotations
+
+from mdrcds.engine import Engine
+from mdrcds.errors import MdrcdsError
+from mdrcds.rulebook import Rulebook, load_rulebook
+from mdrcds.service import Evaluation, evaluate
+
+__version__ = "0.1.0"
+__all__ = ["Engine", "Evaluation", "MdrcdsError", "Rulebook", "__version__", "evaluate", "load_rulebook"]

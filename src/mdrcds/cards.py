@@ -1,0 +1,161 @@
+"""Cards: findings rendered as CDS Hooks 2.0 cards (pure).
+
+The detail follows the PDDI minimum-information order: consequence, mechanism, evidence grade, what
+triggered the card (with dates and how each item was recognised), recommendation, numbered
+references. Empty optional fields are left out, as the spec requires.
+"""
+
+from __future__ import annotations
+
+import string
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mdrcds.facts import Fact
+from mdrcds.findings import Finding
+from mdrcds.rulebook import OVERRIDE_REASON_SYSTEM, Rulebook
+
+Card = dict[str, Any]
+
+TOPIC_SYSTEM = "urn:mdrcds:rule"
+"""`source.topic.system` of every card; `source.topic.code` is the rule id."""
+
+SUMMARY_LIMIT = 140
+_CARD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:mdrcds:card")
+
+
+def card_uuid(rule_id: str, rule_version: str, fact_ids: list[str], hook_instance: str | None) -> str:
+    """Deterministic card id: the same rule, facts and hook instance always give the same uuid."""
+    key = "|".join([rule_id, rule_version, ",".join(sorted(fact_ids)), hook_instance or ""])
+    return str(uuid.uuid5(_CARD_NAMESPACE, key))
+
+
+def join_names(names: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _distinct(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def render(template: str, finding: Finding, shorten: bool = False) -> str:
+    """Fill `{alias}` with the matched member names and `{alias.label}` with the resource texts."""
+
+    def value(alias: str, attribute: str) -> str:
+        facts = finding.facts_of(alias)
+        names = _distinct([f.label if attribute == "label" else f.member for f in facts])
+        if shorten and len(names) > 1:
+            return f"{names[0]} and {len(names) - 1} more"
+        return join_names(names)
+
+    out = []
+    for literal, field_name, _, _ in string.Formatter().parse(template):
+        out.append(literal)
+        if field_name is not None:
+            alias, _, attribute = field_name.partition(".")
+            out.append(value(alias, attribute))
+    return "".join(out)
+
+
+def summary_of(finding: Finding) -> str:
+    """The rendered summary, shortened to fewer than 140 characters when the drug lists are long."""
+    summary = render(finding.rule.card.summary, finding)
+    if len(summary) >= SUMMARY_LIMIT:
+        summary = render(finding.rule.card.summary, finding, shorten=True)
+    if len(summary) >= SUMMARY_LIMIT:
+        summary = summary[: SUMMARY_LIMIT - 2].rstrip() + "…"
+    return summary
+
+
+def build_card(finding: Finding, rulebook: Rulebook, hook_instance: str | None) -> Card:
+    """One CDS Hooks card for a finding."""
+    rule = finding.rule
+    citations = [rulebook.citations[key] for key in rule.citations]
+    card_id = card_uuid(rule.id, rule.version, finding.fact_ids(), hook_instance)
+    card: Card = {
+        "uuid": card_id,
+        "summary": summary_of(finding),
+        "indicator": rule.indicator,
+        "detail": _detail(finding, [c.reference() for c in citations]),
+        "source": {
+            "label": rulebook.meta.source_label,
+            "url": rule.card.source_url or citations[0].primary_url(),
+            "topic": {"system": TOPIC_SYSTEM, "code": rule.id, "display": rule.title},
+        },
+    }
+    if not card["source"]["url"]:
+        del card["source"]["url"]
+    suggestions = _suggestions(finding, card_id)
+    if suggestions:
+        card["suggestions"] = suggestions
+        card["selectionBehavior"] = "at-most-one"
+    reasons = rule.card.override_reasons or rulebook.meta.override_reasons
+    card["overrideReasons"] = [
+        {"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": rulebook.override_reasons[code]}
+        for code in reasons
+    ]
+    links = [
+        {"label": link.label, "url": link.url, "type": "absolute"}
+        for citation in citations
+        for link in citation.links()
+    ]
+    if links:
+        card["links"] = links
+    return card
+
+
+def _detail(finding: Finding, references: list[str]) -> str:
+    rule = finding.rule
+    text: Callable[[str], str] = lambda template: render(template, finding)  # noqa: E731
+    lines = [
+        f"**Consequence.** {text(rule.card.consequence)}",
+        "",
+        f"**Mechanism.** {text(rule.card.mechanism)}",
+        "",
+        f"**Evidence: {rule.evidence.grade}.** {rule.evidence.summary.strip()}",
+        "",
+        "**What triggered this card**",
+        "",
+    ]
+    for alias in rule.when.all:
+        for fact in finding.facts_of(alias):
+            lines.append(f"- {_escape(fact.describe())}")
+    lines += ["", f"**Recommendation.** {text(rule.card.recommendation)}", "", "**References**", ""]
+    lines += [f"{number}. {reference}" for number, reference in enumerate(references, start=1)]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _escape(text: str) -> str:
+    """Escape the Markdown characters that FHIR display text may contain."""
+    for char in "\\*_[]<>`":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _suggestions(finding: Finding, card_id: str) -> list[dict[str, Any]]:
+    suggestions = []
+    for index, template in enumerate(finding.rule.card.suggestions):
+        drafts: list[Fact] = [f for f in finding.facts_of(template.remove_draft) if f.draft]
+        sources = _distinct([f.source for f in drafts])
+        if not sources:
+            continue
+        suggestions.append(
+            {
+                "label": render(template.label, finding),
+                "uuid": str(uuid.uuid5(_CARD_NAMESPACE, f"{card_id}|suggestion|{index}")),
+                "actions": [
+                    {"type": "delete", "description": f"Remove the draft order {source}", "resourceId": source}
+                    for source in sources
+                ],
+            }
+        )
+    return suggestions
+
+
+def response(cards: list[Card]) -> Mapping[str, Any]:
+    """A CDS Hooks response object."""
+    return {"cards": cards}

@@ -1,0 +1,71 @@
+"""Citations: the verified references cards cite, and the links that open them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+CitationKind = Literal["article", "trial", "web", "seed", "guideline"]
+
+
+class Citation(BaseModel):
+    """One verified reference. `verified` says where its fields were checked; `unverified` what was not."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: CitationKind
+    title: str
+    authors: str | None = None
+    journal: str | None = None
+    year: int | None = None
+    volume: str | None = None
+    pages: str | None = None
+    pmid: str | None = None
+    doi: str | None = None
+    url: str | None = None
+    verified: str
+    unverified: str | None = None
+
+    def reference(self) -> str:
+        """The reference as one line of text, Vancouver-like."""
+        parts = [p for p in (self.authors, self.title) if p]
+        text = ". ".join(p.rstrip(".") for p in parts) + "."
+        journal = " ".join(str(p) for p in (self.journal, self.year) if p)
+        if journal:
+            text += f" {journal}"
+            if self.volume:
+                text += f";{self.volume}"
+            if self.pages:
+                text += f":{self.pages}"
+            text += "."
+        if self.pmid:
+            text += f" PMID {self.pmid}."
+        if self.doi:
+            text += f" doi:{self.doi}."
+        return text
+
+    def links(self) -> list[Link]:
+        """Links a clinician can open: PubMed, DOI, then the citation's own URL, without repeats."""
+        links: list[Link] = []
+        if self.pmid:
+            links.append(Link(f"PubMed {self.pmid}", f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"))
+        if self.doi:
+            links.append(Link(f"doi:{self.doi}", f"https://doi.org/{self.doi}"))
+        if self.url and all(link.url != self.url for link in links):
+            links.append(Link(self.title if len(self.title) <= 60 else self.title[:57] + "...", self.url))
+        return links
+
+    def primary_url(self) -> str | None:
+        """The first link's URL, if any."""
+        links = self.links()
+        return links[0].url if links else None
+
+
+@dataclass(frozen=True)
+class Link:
+    """A label and an absolute URL."""
+
+    label: str
+    url: str

@@ -1,0 +1,155 @@
+"""The `mdrcds` command: evaluate FHIR data from files, and check or list the rulebook."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from typing import TextIO
+
+import orjson
+
+from mdrcds.engine import Engine
+from mdrcds.errors import InputError, MdrcdsError
+from mdrcds.fhir import HOOKS, parse_json
+from mdrcds.rulebook import check_rulebook, default_rules_dir, load_rulebook
+from mdrcds.service import Evaluation, evaluate
+
+_COLOURS = {"critical": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;36m"}
+_RESET = "\033[0m"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `mdrcds` console script; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+        return code
+    except MdrcdsError as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"mdrcds: error: {line}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mdrcds", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("evaluate", help="evaluate CDS Hooks requests, Bundles or resources")
+    run.add_argument("paths", nargs="+", type=Path, help="JSON files, or directories of *.json files")
+    run.add_argument("--hook", choices=HOOKS, help="hook for Bundles and resources (default patient-view)")
+    run.add_argument("--now", type=_date, default=None, help="evaluation date, YYYY-MM-DD (default today)")
+    run.add_argument("--format", choices=("text", "json"), default="text")
+    run.add_argument("--fhir-version", choices=("R4", "R5"), default="R4")
+    run.add_argument("--rules", type=Path, default=None, help="rules directory (default: built-in)")
+    run.set_defaults(handler=_evaluate)
+
+    rules = commands.add_parser("rules", help="work with the rulebook")
+    rules_commands = rules.add_subparsers(dest="rules_command", required=True)
+    check = rules_commands.add_parser("check", help="lint every rule, value set and citation")
+    check.add_argument("--rules", type=Path, default=None)
+    check.set_defaults(handler=_rules_check)
+    listing = rules_commands.add_parser("list", help="print the rule catalogue")
+    listing.add_argument("--rules", type=Path, default=None)
+    listing.set_defaults(handler=_rules_list)
+    return parser
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _inputs(paths: Sequence[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*.json") if p.is_file())
+        else:
+            yield path
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    engine = Engine(load_rulebook(args.rules))
+    now = args.now or date.today()
+    colour = args.format == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    failures = 0
+    for path in _inputs(args.paths):
+        try:
+            evaluation = _evaluate_file(path, args, engine, now)
+        except InputError as exc:
+            failures += 1
+            print(f"mdrcds: error: {exc}", file=sys.stderr)
+            continue
+        if args.format == "json":
+            sys.stdout.write(orjson.dumps(evaluation.response()).decode() + "\n")
+        else:
+            _print_text(evaluation, sys.stdout, colour)
+    return 1 if failures else 0
+
+
+def _evaluate_file(path: Path, args: argparse.Namespace, engine: Engine, now: date) -> Evaluation:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    document = parse_json(data, str(path))
+    if args.hook and isinstance(document, dict) and "hook" in document and document["hook"] != args.hook:
+        raise InputError(f"{path}: is a {document['hook']!r} request; --hook {args.hook} does not apply to it")
+    return evaluate(
+        document,
+        rulebook=engine.rulebook,
+        engine=engine,
+        now=now,
+        default_hook=args.hook or "patient-view",
+        fhir_version=args.fhir_version,
+        source=str(path),
+    )
+
+
+def _print_text(evaluation: Evaluation, out: TextIO, colour: bool) -> None:
+    patient = f"Patient/{evaluation.patient_id}" if evaluation.patient_id else "no Patient resource"
+    count = len(evaluation.cards)
+    out.write(f"{evaluation.source}: {evaluation.hook}, {patient}: {count} card{'s' if count != 1 else ''}\n")
+    for card in evaluation.cards:
+        tag = f"[{card['indicator'].upper()}]"
+        if colour:
+            tag = _COLOURS[card["indicator"]] + tag + _RESET
+        out.write(f"\n{tag} {card['summary']}\n")
+        for line in card["detail"].splitlines():
+            out.write(f"    {line}\n" if line else "\n")
+        source = card["source"]
+        out.write(f"    Source: {source['label']}, rule {source['topic']['code']}\n")
+        for suggestion in card.get("suggestions", []):
+            out.write(f"    Suggestion: {suggestion['label']}\n")
+    out.write("\n")
+
+
+def _rules_check(args: argparse.Namespace) -> int:
+    rules_dir = args.rules or default_rules_dir()
+    problems = check_rulebook(rules_dir)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"mdrcds rules check: {len(problems)} problem(s) in {rules_dir}", file=sys.stderr)
+        return 1
+    rulebook = load_rulebook(rules_dir)
+    print(f"mdrcds rules check: {len(rulebook.rules)} rules OK ({rulebook.meta.name} {rulebook.version})")
+    return 0
+
+
+def _rules_list(args: argparse.Namespace) -> int:
+    rulebook = load_rulebook(args.rules)
+    print(f"{rulebook.meta.name} {rulebook.version}")
+    for rule in rulebook.rules:
+        hooks = ", ".join(rule.hooks)
+        print(f"{rule.id}\n    {rule.title}\n    {rule.category}; {rule.indicator}; evidence {rule.evidence.grade}; "
+              f"hooks {hooks}; reviewed {rule.reviewed.isoformat()}")
+    return 0

@@ -1,0 +1,130 @@
+"""The rule file format (YAML), as pydantic models.
+
+A rule names its facts with aliases and gives each a pattern of constant tests; the engine joins the
+aliases of one rule (every combination of matching facts is a match). Cross-fact tests such as date
+windows are post-match predicates (`where`), evaluated in Python on each match, never in the engine.
+
+    id: mdr1-inhibitor-with-immunotherapy
+    version: 1.0.0
+    title: MDR1 (P-gp) inhibitor with immunotherapy
+    category: interaction
+    hooks: [patient-view, order-select, order-sign]
+    indicator: info
+    evidence: {grade: preclinical, summary: "..."}
+    when:
+      all:
+        inhibitor: {kind: medication, class: pgp-inhibitor, current: true}
+        immunotherapy: {kind: medication, class: [checkpoint-inhibitor, car-t], current: true}
+    card: {summary: "...{inhibitor}...", consequence: ..., mechanism: ..., recommendation: ...}
+    citations: [chen-2020-mdr1-ctl]
+    reviewed: 2026-11-23
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Scalar = str | int | float | bool
+Comparison = Literal[">", ">=", "<", "<=", "!="]
+Constraint = Scalar | list[Scalar] | dict[Comparison, int | float]
+"""A value (equality), a list of values (any of them), or comparisons with constants."""
+
+Pattern = dict[str, Constraint]
+Hook = Literal["patient-view", "order-select", "order-sign"]
+Indicator = Literal["info", "warning", "critical"]
+EvidenceGrade = Literal["preclinical", "observational", "trial", "label", "guideline"]
+
+INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Evidence(_Strict):
+    """How strong the evidence is, and one honest sentence of what it shows."""
+
+    grade: EvidenceGrade
+    summary: str
+
+
+class StartsWithin(_Strict):
+    """`subject` started between `days_before` days before and `days_after` days after `anchor` started."""
+
+    subject: str
+    anchor: str
+    days_before: int = Field(ge=0)
+    days_after: int = Field(default=0, ge=0)
+
+
+class Predicate(_Strict):
+    """One post-match test over the facts of a match."""
+
+    starts_within: StartsWithin
+
+
+class When(_Strict):
+    """The facts a rule needs (`all`: alias -> pattern) and the post-match tests on them (`where`)."""
+
+    all: dict[str, Pattern] = Field(min_length=1)
+    where: list[Predicate] = Field(default_factory=list)
+    same_source_allowed: bool = False
+
+
+class Suggestion(_Strict):
+    """A suggestion shown on the card. `remove_draft` names the alias whose draft order it deletes."""
+
+    label: str
+    remove_draft: str
+
+
+class CardTemplate(_Strict):
+    """Card text. `{alias}` renders the matched drugs or findings of that alias; `{alias.label}` their
+    product or resource text. Detail follows the PDDI minimum-information order."""
+
+    summary: str
+    consequence: str
+    mechanism: str
+    recommendation: str
+    suggestions: list[Suggestion] = Field(default_factory=list)
+    override_reasons: list[str] | None = None
+    source_url: str | None = None
+
+    def texts(self) -> dict[str, str]:
+        """Every template text by field name (suggestion labels included)."""
+        texts = {
+            "summary": self.summary,
+            "consequence": self.consequence,
+            "mechanism": self.mechanism,
+            "recommendation": self.recommendation,
+        }
+        texts.update({f"suggestions[{i}].label": s.label for i, s in enumerate(self.suggestions)})
+        return texts
+
+
+class Rule(_Strict):
+    """One rule file."""
+
+    id: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    version: str
+    title: str
+    category: Literal["interaction", "resistance"]
+    hooks: list[Hook] = Field(min_length=1)
+    indicator: Indicator
+    evidence: Evidence
+    when: When
+    card: CardTemplate
+    citations: list[str] = Field(min_length=1)
+    reviewed: date
+
+
+class RulebookMeta(_Strict):
+    """`rules/rulebook.yaml`: the rulebook's name, version, publisher label and default override reasons."""
+
+    name: str
+    version: str
+    source_label: str
+    override_reasons: list[str] = Field(min_length=1)

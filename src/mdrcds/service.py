@@ -1,0 +1,73 @@
+"""One evaluation, end to end: FHIR JSON in, CDS Hooks cards out. No HTTP, no database.
+
+    fhir (read) -> facts (classify, validate what can become a fact) -> engine (match)
+    -> findings (predicates, hook focus, grouping) -> cards
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from mdrcds.cards import Card, build_card
+from mdrcds.engine import Engine
+from mdrcds.facts import FactSet, extract_facts
+from mdrcds.fhir import FhirVersion, parse_json, read_input, validator
+from mdrcds.findings import Finding, Focus, build_findings
+from mdrcds.rulebook import Rulebook
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The result of evaluating one patient's data for one hook."""
+
+    source: str
+    hook: str
+    hook_instance: str | None
+    patient_id: str | None
+    cards: list[Card]
+    findings: list[Finding]
+    facts: FactSet
+    rulebook_version: str
+    skipped_resources: dict[str, int] = field(default_factory=dict)
+
+    def response(self) -> dict[str, Any]:
+        """The CDS Hooks response object: {"cards": [...]}."""
+        return {"cards": self.cards}
+
+
+def evaluate(
+    document: Any,
+    *,
+    rulebook: Rulebook,
+    engine: Engine,
+    now: date,
+    default_hook: str = "patient-view",
+    fhir_version: FhirVersion = "R4",
+    source: str = "<input>",
+) -> Evaluation:
+    """Evaluate a parsed CDS Hooks request, Bundle or resource (or its raw JSON bytes/text).
+
+    `now` is the evaluation time: what counts as current, and every date window, is relative to it.
+    Raises mdrcds.errors.InputError for input that cannot be evaluated.
+    """
+    if isinstance(document, bytes | str):
+        document = parse_json(document, source)
+    fhir_input = read_input(document, source=source, default_hook=default_hook)
+    fact_set = extract_facts(fhir_input, rulebook.terminology, now, validator(fhir_version))
+    matches = engine.run(fact_set.facts)
+    focus = Focus.for_hook(fhir_input.hook, fhir_input.selection_refs, fhir_input.draft_refs)
+    findings = build_findings(matches, fact_set.by_id(), rulebook.rules, fhir_input.hook, focus)
+    cards = [build_card(finding, rulebook, fhir_input.hook_instance) for finding in findings]
+    return Evaluation(
+        source=source,
+        hook=fhir_input.hook,
+        hook_instance=fhir_input.hook_instance,
+        patient_id=fact_set.patient_id,
+        cards=cards,
+        findings=findings,
+        facts=fact_set,
+        rulebook_version=rulebook.version,
+        skipped_resources=dict(fhir_input.skipped),
+    )

@@ -1,0 +1,193 @@
+"""Value sets and the lookups that classify codes and names into them.
+
+A value set (one YAML file under `rules/valuesets/`) has members; a member has codes (RxNorm, ATC,
+SNOMED CT, LOINC, HGNC, ...) and names. Classification tries codes first, then the member names and
+synonyms as whole words inside normalised display text, so that a product-level code such as RxNorm
+583214 "PACLitaxel 100 MG Injection" still classifies as paclitaxel (matched by name).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+SYSTEM_URIS: Mapping[str, str] = {
+    "rxnorm": "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "atc": "http://www.whocc.no/atc",
+    "snomed": "http://snomed.info/sct",
+    "loinc": "http://loinc.org",
+    "hgnc": "http://www.genenames.org",
+    "ncit": "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#",
+    "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
+}
+"""Short names used in value-set files, and the FHIR system URI each stands for."""
+
+_URI_TO_SHORT = {uri: short for short, uri in SYSTEM_URIS.items()}
+# Other spellings of the same systems seen in real data.
+_URI_TO_SHORT.update(
+    {
+        "urn:oid:2.16.840.1.113883.6.88": "rxnorm",
+        "http://www.whocc.no/atc/": "atc",
+        "urn:oid:2.16.840.1.113883.6.73": "atc",
+        "urn:oid:2.16.840.1.113883.6.96": "snomed",
+        "urn:oid:2.16.840.1.113883.6.1": "loinc",
+        "http://www.genenames.org/geneId": "hgnc",
+        "https://www.genenames.org": "hgnc",
+        "https://www.genenames.org/": "hgnc",
+        "http://www.genenames.org/": "hgnc",
+    }
+)
+
+MatchedBy = Literal["code", "name"]
+
+
+def system_short_name(system: str | None) -> str | None:
+    """The short name ('rxnorm', 'atc', ...) for a FHIR system URI, or None when it is not one we know."""
+    if not system:
+        return None
+    return _URI_TO_SHORT.get(system.strip())
+
+
+def normalise_code(short_system: str, code: str) -> str:
+    """Canonical form of a code for comparison: HGNC ids with and without the 'HGNC:' prefix are one."""
+    code = code.strip()
+    if short_system == "hgnc":
+        return code.upper().removeprefix("HGNC:")
+    if short_system == "atc":
+        return code.upper()
+    return code
+
+
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def normalise_name(text: str) -> str:
+    """Lower-case text with every run of non-alphanumerics folded to one space, padded with spaces."""
+    return " " + _NON_WORD.sub(" ", text.lower()).strip() + " "
+
+
+@dataclass(frozen=True)
+class Code:
+    """One code of a value-set member."""
+
+    system: str
+    code: str
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of a value set: an ingredient, a condition, a gene, a route..."""
+
+    name: str
+    codes: tuple[Code, ...] = ()
+    synonyms: tuple[str, ...] = ()
+    match_name: bool = True
+    unverified: str | None = None
+    attributes: Mapping[str, str | float] = field(default_factory=dict)
+
+    def names(self) -> tuple[str, ...]:
+        """Every name this member may be recognised by in free text."""
+        return (self.name, *self.synonyms) if self.match_name else ()
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    """A named class of concepts, e.g. 'pgp-inhibitor'."""
+
+    id: str
+    title: str
+    applies_to: str
+    members: tuple[Member, ...]
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ClassMatch:
+    """A concept classified into a value set: which member, and whether by code or by name."""
+
+    value_set: str
+    member: Member
+    matched_by: MatchedBy
+    code: str | None = None
+
+
+@dataclass(frozen=True)
+class Concept:
+    """What a classifier looks at: codings as (system URI, code, display) and free text."""
+
+    codings: tuple[tuple[str | None, str | None, str | None], ...] = ()
+    text: str | None = None
+
+    def display_texts(self) -> list[str]:
+        """The text and every coding display, in that order, without blanks or repeats."""
+        out: list[str] = []
+        for value in (self.text, *(display for _, _, display in self.codings)):
+            if value and value not in out:
+                out.append(value)
+        return out
+
+    def label(self) -> str:
+        """A human-readable name for the concept (text, else first display, else first code)."""
+        texts = self.display_texts()
+        if texts:
+            return texts[0]
+        for system, code, _ in self.codings:
+            if code:
+                return f"{system_short_name(system) or system} {code}"
+        return "unnamed concept"
+
+
+class Terminology:
+    """Classifies concepts into value sets. Build it once; lookups are pure and thread-safe."""
+
+    def __init__(self, value_sets: Iterable[ValueSet]) -> None:
+        self.value_sets: dict[str, ValueSet] = {}
+        self._by_code: dict[tuple[str, str], list[tuple[ValueSet, Member]]] = {}
+        self._by_name: dict[str, dict[str, list[tuple[ValueSet, Member]]]] = {}
+        for value_set in value_sets:
+            self.value_sets[value_set.id] = value_set
+            names = self._by_name.setdefault(value_set.applies_to, {})
+            for member in value_set.members:
+                for code in member.codes:
+                    key = (code.system, normalise_code(code.system, code.code))
+                    self._by_code.setdefault(key, []).append((value_set, member))
+                for name in member.names():
+                    names.setdefault(normalise_name(name).strip(), []).append((value_set, member))
+        self._patterns = {
+            applies_to: re.compile(
+                r"(?<= )(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?= )"
+            )
+            for applies_to, names in self._by_name.items()
+            if names
+        }
+
+    def classify(self, concept: Concept, applies_to: str) -> list[ClassMatch]:
+        """Every value set of kind `applies_to` the concept belongs to, codes before names.
+
+        A member found by code is not reported again by name. Results are in a stable order.
+        """
+        found: dict[tuple[str, str], ClassMatch] = {}
+        for system, code, _ in concept.codings:
+            short = system_short_name(system)
+            if short is None or not code:
+                continue
+            for value_set, member in self._by_code.get((short, normalise_code(short, code)), ()):
+                if value_set.applies_to == applies_to:
+                    found.setdefault(
+                        (value_set.id, member.name), ClassMatch(value_set.id, member, "code", f"{short} {code}")
+                    )
+        pattern = self._patterns.get(applies_to)
+        if pattern is not None:
+            names = self._by_name[applies_to]
+            for text in concept.display_texts():
+                normalised = normalise_name(text)
+                for hit in pattern.findall(normalised):
+                    for value_set, member in names[hit]:
+                        found.setdefault((value_set.id, member.name), ClassMatch(value_set.id, member, "name"))
+        return sorted(found.values(), key=lambda m: (m.value_set, m.member.name))
+
+    def any_match(self, concept: Concept, applies_to: str) -> bool:
+        """True when `classify` would find at least one value set."""
+        return bool(self.classify(concept, applies_to))
