@@ -148,7 +148,11 @@ def _suggestions(finding: Finding, card_id: str) -> list[dict[str, Any]]:
                 "label": render(template.label, finding),
                 "uuid": str(uuid.uuid5(_CARD_NAMESPACE, f"{card_id}|suggestion|{index}")),
                 "actions": [
-                    {"type": "delete", "description": f"Remove the draft order {source}", "resourceId": source}
+                    {
+                        "type": "delete",
+                        "description": f"Remove the draft order {source}",
+                        "resourceId": source,
+                    }
                     for source in sources
                 ],
             }

@@ -14,7 +14,7 @@ import orjson
 
 from mdrcds.engine import Engine
 from mdrcds.errors import InputError, MdrcdsError
-from mdrcds.fhir import HOOKS, parse_json
+from mdrcds.fhir import HOOKS
 from mdrcds.rulebook import check_rulebook, default_rules_dir, load_rulebook
 from mdrcds.service import Evaluation, evaluate
 
@@ -100,11 +100,8 @@ def _evaluate_file(path: Path, args: argparse.Namespace, engine: Engine, now: da
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    document = parse_json(data, str(path))
-    if args.hook and isinstance(document, dict) and "hook" in document and document["hook"] != args.hook:
-        raise InputError(f"{path}: is a {document['hook']!r} request; --hook {args.hook} does not apply to it")
-    return evaluate(
-        document,
+    evaluation = evaluate(
+        data,
         rulebook=engine.rulebook,
         engine=engine,
         now=now,
@@ -112,6 +109,9 @@ def _evaluate_file(path: Path, args: argparse.Namespace, engine: Engine, now: da
         fhir_version=args.fhir_version,
         source=str(path),
     )
+    if args.hook and evaluation.hook != args.hook:
+        raise InputError(f"{path}: is a {evaluation.hook!r} request; --hook {args.hook} does not apply to it")
+    return evaluation
 
 
 def _print_text(evaluation: Evaluation, out: TextIO, colour: bool) -> None:
@@ -150,6 +150,8 @@ def _rules_list(args: argparse.Namespace) -> int:
     print(f"{rulebook.meta.name} {rulebook.version}")
     for rule in rulebook.rules:
         hooks = ", ".join(rule.hooks)
-        print(f"{rule.id}\n    {rule.title}\n    {rule.category}; {rule.indicator}; evidence {rule.evidence.grade}; "
-              f"hooks {hooks}; reviewed {rule.reviewed.isoformat()}")
+        facts = f"{rule.category}; {rule.indicator}; evidence {rule.evidence.grade}"
+        print(
+            f"{rule.id}\n    {rule.title}\n    {facts}; hooks {hooks}; reviewed {rule.reviewed.isoformat()}"
+        )
     return 0

@@ -52,7 +52,7 @@ def daily_dose_mg(dosages: Sequence[Mapping[str, Any]]) -> float | None:
     """
     if not dosages:
         return None
-    sequences = [d.get("sequence") for d in dosages if isinstance(d.get("sequence"), int)]
+    sequences = [int(d["sequence"]) for d in dosages if isinstance(d.get("sequence"), int)]
     first = min(sequences) if sequences else None
     total = 0.0
     for dosage in dosages:

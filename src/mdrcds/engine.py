@@ -20,31 +20,19 @@ import copy
 import itertools
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import durable.engine as durable
 
 from mdrcds.errors import EngineCapacityError, EngineError
 from mdrcds.facts import Fact
+from mdrcds.findings import Match
 from mdrcds.rulebook import Rulebook
 from mdrcds.ruleschema import Constraint, Pattern, Rule
 
 RULESET = "mdrcds"
 _OPERATORS = {">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte", "!=": "$neq"}
 _MAX_LIVE_SESSIONS = 1024  # durable-rules MAX_STATE_INDEX_LENGTH
-
-
-@dataclass(frozen=True)
-class Match:
-    """One combination of facts that satisfied a rule's patterns: alias -> fact id."""
-
-    rule_id: str
-    facts: tuple[tuple[str, str], ...]
-
-    def fact_ids(self) -> dict[str, str]:
-        """Alias -> fact id."""
-        return dict(self.facts)
 
 
 class _QuietHost(durable.Host):  # type: ignore[misc]
@@ -96,7 +84,9 @@ class Engine:
     def __init__(self, rulebook: Rulebook) -> None:
         self.rulebook = rulebook
         self._aliases = {rule.id: tuple(rule.when.all) for rule in rulebook.rules}
-        self._kinds = {str(p["kind"]) for rule in rulebook.rules for p in rule.when.all.values() if "kind" in p}
+        self._kinds = {
+            str(p["kind"]) for rule in rulebook.rules for p in rule.when.all.values() if "kind" in p
+        }
         self._lock = threading.Lock()
         self._results: dict[str, list[Match]] = {}
         self._session_numbers = itertools.count(1)
@@ -156,7 +146,9 @@ class Engine:
             # Identity is a 32-bit hash of the id inside the engine; a collision would drop a fact silently.
             raise EngineError(f"the rules engine took fact {fields['id']} for one already asserted") from None
         except MemoryError:
-            raise EngineCapacityError(f"the rules engine is out of session slots (fact {fields['id']})") from None
+            raise EngineCapacityError(
+                f"the rules engine is out of session slots (fact {fields['id']})"
+            ) from None
         except Exception as exc:
             raise EngineError(f"the rules engine failed on fact {fields['id']}: {exc}") from exc
 
@@ -167,6 +159,6 @@ class Engine:
                 self._host.retract_fact(RULESET, fields)
             if not asserted or not self._host.get_facts(RULESET, sid):
                 return
-        except Exception:  # noqa: S110 - any failure here means the session can no longer be trusted
+        except Exception:
             pass
         self._sid = self._new_sid()

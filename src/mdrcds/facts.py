@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from mdrcds.dosage import daily_dose_mg
 from mdrcds.errors import InputFormatError
-from mdrcds.fhir import FhirInput, JsonObject
+from mdrcds.fhir import FhirInput, JsonObject, Resource
 from mdrcds.terminology import ClassMatch, Concept, Terminology
 
 Scalar = str | int | float | bool
@@ -196,27 +195,34 @@ class _Builder:
         self.facts: list[Fact] = []
         self.patient_id: str | None = None
         self.validated = 0
+        self.coded_kinds = {
+            kind for kind in ("condition", "observation", "procedure") if terminology.classifies(kind)
+        }
 
     def validate(self, resource: JsonObject) -> None:
+        """Validate a resource once, however many facts it gives."""
         if id(resource) not in self._validated_ids:
             self._validate(resource)
             self._validated_ids.add(id(resource))
             self.validated += 1
 
-    def add(self, resource: JsonObject) -> None:
-        resource_type = resource["resourceType"]
+    def add(self, resource: Resource) -> None:
+        resource_type = resource.resource_type
         if resource_type == "Patient":
-            self._add_patient(resource)
+            self._add_patient(resource.json)
         elif resource_type == "Medication":
             return
         elif _KIND_BY_TYPE.get(resource_type) == "medication":
             self._add_medication(resource)
-        else:
+        elif _KIND_BY_TYPE[resource_type] in self.coded_kinds:
             self._add_coded(resource, _KIND_BY_TYPE[resource_type])
 
     def _add_patient(self, resource: JsonObject) -> None:
-        self.validate(resource)
+        # Only the id is used (no fact comes from a Patient), so the resource is not validated: a
+        # Synthea Patient's extensions cost more to validate than the rest of the evaluation.
         patient_id = resource.get("id")
+        if patient_id is not None and not isinstance(patient_id, str):
+            raise InputFormatError(f"{self.input.source}: Patient.id must be a string")
         if self.patient_id and patient_id and patient_id != self.patient_id:
             raise InputFormatError(
                 f"{self.input.source}: holds more than one patient (Patient/{self.patient_id} and "
@@ -257,8 +263,9 @@ class _Builder:
             return None
         return self.medications.get(ref)
 
-    def _add_medication(self, resource: JsonObject) -> None:
-        source = self.input.reference_of(resource)
+    def _add_medication(self, wrapped: Resource) -> None:
+        resource = wrapped.json
+        source = self.input.reference_of(wrapped)
         draft = source in self.input.draft_refs
         concepts, medication = self._medication_concepts(resource)
         matches = _merge(self.terminology.classify(c, "medication") for c in concepts)
@@ -298,15 +305,16 @@ class _Builder:
 
     # -- conditions, observations, procedures ------------------------------------------------------
 
-    def _add_coded(self, resource: JsonObject, kind: str) -> None:
-        concept = concept_of(resource.get("code"))
+    def _add_coded(self, wrapped: Resource, kind: str) -> None:
+        concept = concept_of(wrapped.peek_code())
         if concept is None:
             return
         matches = self.terminology.classify(concept, kind)
         if not matches:
             return
+        resource = wrapped.json
         self.validate(resource)
-        source = self.input.reference_of(resource)
+        source = self.input.reference_of(wrapped)
         attributes: dict[str, Scalar] = {}
         if kind == "condition":
             status, current, start, end = self._condition_state(resource)
@@ -333,7 +341,9 @@ class _Builder:
     def _condition_state(self, resource: JsonObject) -> tuple[str, bool, date | None, date | None]:
         verification = _first_code(resource.get("verificationStatus"))
         clinical = _first_code(resource.get("clinicalStatus")) or "active"
-        status = verification if verification in ("refuted", "entered-in-error") else _normalise_status(clinical)
+        status = (
+            verification if verification in ("refuted", "entered-in-error") else _normalise_status(clinical)
+        )
         start = parse_date(resource.get("onsetDateTime")) or parse_date(
             (resource.get("onsetPeriod") or {}).get("start")
         )
@@ -424,7 +434,11 @@ def _first_code(codeable: object, system: str | None = None) -> str | None:
     if not isinstance(codeable, dict):
         return None
     for coding in codeable.get("coding") or []:
-        if isinstance(coding, dict) and coding.get("code") and (system is None or coding.get("system") == system):
+        if (
+            isinstance(coding, dict)
+            and coding.get("code")
+            and (system is None or coding.get("system") == system)
+        ):
             return str(coding["code"])
     return None
 
@@ -459,4 +473,3 @@ def _medication_period(resource: JsonObject) -> tuple[date | None, date | None]:
                 break
     start = start or parse_date(resource.get("authoredOn")) or parse_date(resource.get("dateAsserted"))
     return start, end
-

@@ -9,11 +9,13 @@ would cost more than the whole rest of an evaluation.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+import msgspec
 import orjson
 import pydantic
 
@@ -42,6 +44,99 @@ FACT_RESOURCE_TYPES = frozenset(
 _BUNDLE_TYPES = {"collection", "transaction", "searchset", "batch", "transaction-response", "batch-response"}
 
 
+class Resource:
+    """One FHIR resource, decoded lazily: its JSON object is built only when asked for.
+
+    A record's hundreds of Observations are mostly irrelevant; `peek_code` reads just their `code`
+    from the raw bytes, and `json` decodes the whole resource only for those that can become facts.
+    """
+
+    __slots__ = ("_json", "_raw", "full_url", "resource_type")
+
+    def __init__(
+        self,
+        resource_type: str,
+        *,
+        raw: bytes | None = None,
+        json: JsonObject | None = None,
+        full_url: str | None = None,
+    ) -> None:
+        self.resource_type = resource_type
+        self.full_url = full_url
+        self._raw = raw
+        self._json = json
+
+    @property
+    def json(self) -> JsonObject:
+        """The resource as a JSON object."""
+        if self._json is None:
+            assert self._raw is not None
+            self._json = orjson.loads(self._raw)
+            self._raw = None
+        return self._json
+
+    def peek_code(self) -> Any:
+        """The resource's `code` element, read without decoding the rest of the resource."""
+        if self._json is not None or self._raw is None:
+            return self.json.get("code")
+        return _CODE_DECODER.decode(self._raw).code
+
+    def reference(self, position: int) -> str:
+        """'Type/id'; the Bundle fullUrl, or a positional name, when the resource has no id."""
+        resource_id = self.json.get("id")
+        if isinstance(resource_id, str) and resource_id:
+            return f"{self.resource_type}/{resource_id}"
+        return self.full_url or f"{self.resource_type}/#{position}"
+
+
+class _CodeOnly(msgspec.Struct):
+    code: Any = None
+
+
+_RAW_NULL = msgspec.Raw(b"null")
+
+
+class _RawEntry(msgspec.Struct):
+    resource: msgspec.Raw = _RAW_NULL
+    fullUrl: Any = None
+
+
+class _RawBundle(msgspec.Struct):
+    resourceType: Any = None
+    type: Any = None
+    entry: list[_RawEntry] | None = None
+
+
+class _RawDocument(msgspec.Struct):
+    """The top level of any input: a hook request's fields and a Bundle's, all optional."""
+
+    hook: Any = None
+    hookInstance: Any = None
+    context: Any = None
+    prefetch: dict[str, msgspec.Raw] | None = None
+    resourceType: Any = None
+    type: Any = None
+    entry: list[_RawEntry] | None = None
+
+
+_CODE_DECODER = msgspec.json.Decoder(_CodeOnly)
+_BUNDLE_DECODER = msgspec.json.Decoder(_RawBundle)
+_DOCUMENT_DECODER = msgspec.json.Decoder(_RawDocument)
+_RESOURCE_TYPE = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]+)"')
+
+
+def _sniff_type(raw: bytes) -> str | None:
+    """The resourceType of raw resource JSON without decoding it; None when that cannot be sure.
+
+    The first "resourceType" key is the resource's own only if no other object opens before it
+    (a contained or nested resource would); otherwise the caller decodes the resource to find out.
+    """
+    match = _RESOURCE_TYPE.search(raw)
+    if match is None or raw.count(b"{", 0, match.start()) != 1:
+        return None
+    return match.group(1).decode()
+
+
 @dataclass
 class FhirInput:
     """One patient's data as read from a request or a Bundle, before any validation.
@@ -55,8 +150,7 @@ class FhirInput:
     hook: str
     hook_instance: str | None = None
     context: JsonObject = field(default_factory=dict)
-    resources: list[JsonObject] = field(default_factory=list)
-    full_urls: dict[int, str] = field(default_factory=dict)
+    resources: list[Resource] = field(default_factory=list)
     draft_refs: set[str] = field(default_factory=set)
     selection_refs: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
@@ -64,22 +158,18 @@ class FhirInput:
     operation_outcomes: list[str] = field(default_factory=list)
     is_hook_request: bool = False
 
-    def reference_of(self, resource: Mapping[str, Any]) -> str:
+    def reference_of(self, resource: Resource) -> str:
         """'Type/id' for a resource; its Bundle fullUrl (or a positional name) when it has no id."""
-        resource_id = resource.get("id")
-        if isinstance(resource_id, str) and resource_id:
-            return f"{resource['resourceType']}/{resource_id}"
-        return self.full_urls.get(id(resource)) or f"{resource['resourceType']}/#{self.resources.index(resource)}"
+        return resource.reference(self.resources.index(resource) if resource.full_url is None else -1)
 
     def medication_index(self) -> dict[str, JsonObject]:
         """Medication resources by every way another resource may refer to them."""
         index: dict[str, JsonObject] = {}
         for resource in self.resources:
-            if resource.get("resourceType") == "Medication":
-                index[self.reference_of(resource)] = resource
-                full_url = self.full_urls.get(id(resource))
-                if full_url:
-                    index[full_url] = resource
+            if resource.resource_type == "Medication":
+                index[self.reference_of(resource)] = resource.json
+                if resource.full_url:
+                    index[resource.full_url] = resource.json
         return index
 
 
@@ -91,6 +181,42 @@ def parse_json(data: bytes | str, source: str) -> Any:
         raise InputFormatError(f"{source}: not valid JSON ({exc})") from None
 
 
+def read_bytes(
+    data: bytes | str, *, source: str = "<input>", default_hook: str = "patient-view"
+) -> FhirInput:
+    """Read raw JSON: a CDS Hooks request, a FHIR Bundle or a single FHIR resource.
+
+    The fast path: Bundle entries and prefetch values stay raw bytes until a resource turns out to
+    be needed (see `Resource`). Same results and errors as `read_input` on the parsed document.
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    try:
+        document = _DOCUMENT_DECODER.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise InputFormatError(f"{source}: not a CDS Hooks request or FHIR resource ({exc})") from None
+    except msgspec.DecodeError as exc:
+        raise InputFormatError(f"{source}: not valid JSON ({exc})") from None
+    if document.hook is not None:
+        fhir_input = _hook_request(document.hook, document.hookInstance, document.context, source)
+        for key, value in (document.prefetch or {}).items():
+            fhir_input.prefetch_keys.append(key)
+            raw_value = bytes(value).strip()
+            if raw_value != b"null":
+                _add_raw(fhir_input, raw_value, source, f"prefetch.{key}")
+        return fhir_input
+    if document.resourceType is None:
+        raise InputFormatError(
+            f"{source}: neither a CDS Hooks request (no 'hook') nor a FHIR resource (no 'resourceType')"
+        )
+    fhir_input = FhirInput(source=source, hook=_known_hook(default_hook, source, "--hook"))
+    if document.resourceType == "Bundle":
+        _add_raw_entries(fhir_input, document, source, "$")
+    else:
+        _add(fhir_input, orjson.loads(raw), source, "$")
+    _mark_bundle_drafts(fhir_input)
+    return fhir_input
+
+
 def read_input(document: Any, *, source: str = "<input>", default_hook: str = "patient-view") -> FhirInput:
     """Read a parsed JSON document: a CDS Hooks request, a FHIR Bundle or a single FHIR resource.
 
@@ -100,35 +226,56 @@ def read_input(document: Any, *, source: str = "<input>", default_hook: str = "p
     if not isinstance(document, dict):
         raise InputFormatError(f"{source}: expected a JSON object, got {type(document).__name__}")
     if "hook" in document:
-        return _read_hook_request(document, source)
+        fhir_input = _hook_request(
+            document.get("hook"), document.get("hookInstance"), document.get("context"), source
+        )
+        prefetch = document.get("prefetch") or {}
+        if not isinstance(prefetch, dict):
+            raise InputFormatError(f"{source}: prefetch must be a JSON object")
+        for key, value in prefetch.items():
+            fhir_input.prefetch_keys.append(key)
+            if value is not None:
+                if not isinstance(value, dict):
+                    raise InputFormatError(
+                        f"{source}: prefetch.{key} must be a FHIR resource, a Bundle or null"
+                    )
+                _add(fhir_input, value, source, f"prefetch.{key}")
+        return fhir_input
     if "resourceType" in document:
         fhir_input = FhirInput(source=source, hook=_known_hook(default_hook, source, "--hook"))
         _add(fhir_input, document, source, "$")
-        if fhir_input.hook != "patient-view":
-            # Outside a hook request, the orders being placed are the draft MedicationRequests.
-            drafts = [
-                fhir_input.reference_of(r)
-                for r in fhir_input.resources
-                if r["resourceType"] == "MedicationRequest" and r.get("status") == "draft"
-            ]
-            fhir_input.draft_refs.update(drafts)
-            fhir_input.selection_refs = drafts
+        _mark_bundle_drafts(fhir_input)
         return fhir_input
-    raise InputFormatError(f"{source}: neither a CDS Hooks request (no 'hook') nor a FHIR resource (no 'resourceType')")
+    raise InputFormatError(
+        f"{source}: neither a CDS Hooks request (no 'hook') nor a FHIR resource (no 'resourceType')"
+    )
 
 
 def _known_hook(hook: object, source: str, where: str) -> str:
     if not isinstance(hook, str) or hook not in HOOKS:
-        raise InputFormatError(f"{source}: unknown hook {hook!r} in {where} (expected one of {', '.join(HOOKS)})")
+        raise InputFormatError(
+            f"{source}: unknown hook {hook!r} in {where} (expected one of {', '.join(HOOKS)})"
+        )
     return hook
 
 
-def _read_hook_request(document: JsonObject, source: str) -> FhirInput:
-    hook = _known_hook(document.get("hook"), source, "hook")
-    hook_instance = document.get("hookInstance")
+def _mark_bundle_drafts(fhir_input: FhirInput) -> None:
+    """Outside a hook request, the orders being placed are the draft MedicationRequests."""
+    if fhir_input.hook == "patient-view":
+        return
+    drafts = [
+        fhir_input.reference_of(r)
+        for r in fhir_input.resources
+        if r.resource_type == "MedicationRequest" and r.json.get("status") == "draft"
+    ]
+    fhir_input.draft_refs.update(drafts)
+    fhir_input.selection_refs = drafts
+
+
+def _hook_request(hook: object, hook_instance: object, context: object, source: str) -> FhirInput:
+    hook = _known_hook(hook, source, "hook")
     if hook_instance is not None and not isinstance(hook_instance, str):
         raise InputFormatError(f"{source}: hookInstance must be a string")
-    context = document.get("context")
     if not isinstance(context, dict):
         raise InputFormatError(f"{source}: context must be a JSON object")
     fhir_input = FhirInput(
@@ -145,34 +292,64 @@ def _read_hook_request(document: JsonObject, source: str) -> FhirInput:
         if not isinstance(selections, list) or not all(isinstance(s, str) for s in selections):
             raise InputFormatError(f"{source}: context.selections must be an array of 'Type/id' strings")
         fhir_input.selection_refs = list(selections)
-    prefetch = document.get("prefetch") or {}
-    if not isinstance(prefetch, dict):
-        raise InputFormatError(f"{source}: prefetch must be a JSON object")
-    for key, value in prefetch.items():
-        fhir_input.prefetch_keys.append(key)
-        if value is None:
-            continue
-        if not isinstance(value, dict) or "resourceType" not in value:
-            raise InputFormatError(f"{source}: prefetch.{key} must be a FHIR resource, a Bundle or null")
-        _add(fhir_input, value, source, f"prefetch.{key}")
     return fhir_input
 
 
-def _add(fhir_input: FhirInput, resource: JsonObject, source: str, where: str) -> list[JsonObject]:
-    """Add a resource (or a Bundle's entries) to the input; return the resources added."""
-    added: list[JsonObject] = []
+def _keep(fhir_input: FhirInput, resource: Resource, path: str) -> bool:
+    if resource.resource_type == "OperationOutcome":
+        fhir_input.operation_outcomes.append(path)
+    elif resource.resource_type in FACT_RESOURCE_TYPES:
+        fhir_input.resources.append(resource)
+        return True
+    else:
+        fhir_input.skipped[resource.resource_type] = fhir_input.skipped.get(resource.resource_type, 0) + 1
+    return False
+
+
+def _add(fhir_input: FhirInput, resource: JsonObject, source: str, where: str) -> list[Resource]:
+    """Add a parsed resource (or a Bundle's entries) to the input; return the resources kept."""
+    added: list[Resource] = []
     for item, full_url, path in _flatten(resource, source, where):
-        resource_type = item["resourceType"]
-        if resource_type == "OperationOutcome":
-            fhir_input.operation_outcomes.append(path)
-        elif resource_type in FACT_RESOURCE_TYPES:
-            fhir_input.resources.append(item)
-            if full_url:
-                fhir_input.full_urls[id(item)] = full_url
-            added.append(item)
-        else:
-            fhir_input.skipped[resource_type] = fhir_input.skipped.get(resource_type, 0) + 1
+        wrapped = Resource(item["resourceType"], json=item, full_url=full_url)
+        if _keep(fhir_input, wrapped, path):
+            added.append(wrapped)
     return added
+
+
+def _add_raw(fhir_input: FhirInput, raw: bytes, source: str, where: str) -> None:
+    """Add a raw resource (or a raw Bundle's entries) to the input."""
+    resource_type = _sniff_type(raw)
+    if resource_type is None:
+        parsed = orjson.loads(raw)
+        if not isinstance(parsed, dict):
+            raise InputFormatError(f"{source}: {where} must be a FHIR resource, a Bundle or null")
+        _add(fhir_input, parsed, source, where)
+    elif resource_type == "Bundle":
+        _add_raw_entries(fhir_input, _BUNDLE_DECODER.decode(raw), source, where)
+    else:
+        _keep(fhir_input, Resource(resource_type, raw=raw), where)
+
+
+def _add_raw_entries(fhir_input: FhirInput, bundle: Any, source: str, where: str) -> None:
+    if bundle.type not in _BUNDLE_TYPES:
+        raise InputFormatError(f"{source}: {where} is a Bundle of unsupported type {bundle.type!r}")
+    for index, entry in enumerate(bundle.entry or []):
+        raw = bytes(entry.resource)
+        if raw == b"null":
+            continue
+        resource_type = _sniff_type(raw)
+        full_url = entry.fullUrl if isinstance(entry.fullUrl, str) else None
+        if resource_type is None:
+            item = orjson.loads(raw)
+            if not isinstance(item, dict) or not isinstance(item.get("resourceType"), str):
+                raise InputFormatError(f"{source}: {where}.entry[{index}].resource has no resourceType")
+            _keep(
+                fhir_input,
+                Resource(item["resourceType"], json=item, full_url=full_url),
+                f"{where}.entry[{index}]",
+            )
+        else:
+            _keep(fhir_input, Resource(resource_type, raw=raw, full_url=full_url), f"{where}.entry[{index}]")
 
 
 def _flatten(resource: JsonObject, source: str, where: str) -> Iterator[tuple[JsonObject, str | None, str]]:

@@ -11,9 +11,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from mdrcds.engine import Match
 from mdrcds.facts import Fact
 from mdrcds.ruleschema import INDICATOR_RANK, Predicate, Rule
+
+
+@dataclass(frozen=True)
+class Match:
+    """One combination of facts that satisfied a rule's patterns: alias -> fact id."""
+
+    rule_id: str
+    facts: tuple[tuple[str, str], ...]
+
+    def fact_ids(self) -> dict[str, str]:
+        """Alias -> fact id."""
+        return dict(self.facts)
 
 
 @dataclass(frozen=True)
@@ -96,4 +107,6 @@ def holds(predicate: Predicate, bound: Mapping[str, Fact]) -> bool:
     subject, anchor = bound[window.subject].start, bound[window.anchor].start
     if subject is None or anchor is None:
         return False
-    return anchor - timedelta(days=window.days_before) <= subject <= anchor + timedelta(days=window.days_after)
+    return (
+        anchor - timedelta(days=window.days_before) <= subject <= anchor + timedelta(days=window.days_after)
+    )

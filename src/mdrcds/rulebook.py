@@ -98,12 +98,18 @@ def _load(rules_dir: Path) -> tuple[Rulebook | None, list[str]]:
             problems.append(f"{path}: not valid YAML ({exc})".replace("\n", " "))
             return None
 
-    meta = _validated(RulebookMeta, read_yaml(rules_dir / "rulebook.yaml"), rules_dir / "rulebook.yaml", problems)
+    meta = _validated(
+        RulebookMeta, read_yaml(rules_dir / "rulebook.yaml"), rules_dir / "rulebook.yaml", problems
+    )
     value_sets = [
-        vs for path in sorted((rules_dir / "valuesets").glob("*.yaml")) if (vs := _value_set(path, read_yaml(path), problems))
+        vs
+        for path in sorted((rules_dir / "valuesets").glob("*.yaml"))
+        if (vs := _value_set(path, read_yaml(path), problems))
     ]
     citations = _citations(rules_dir / "citations.yaml", read_yaml(rules_dir / "citations.yaml"), problems)
-    reasons = _override_reasons(rules_dir / "provenance" / "CodeSystem-non-adherence-reason-codes.json", problems)
+    reasons = _override_reasons(
+        rules_dir / "provenance" / "CodeSystem-non-adherence-reason-codes.json", problems
+    )
     rules: list[tuple[Path, Rule]] = []
     for path in sorted((rules_dir / "rules").glob("*.yaml")):
         rule = _validated(Rule, read_yaml(path), path, problems)
@@ -117,7 +123,9 @@ def _load(rules_dir: Path) -> tuple[Rulebook | None, list[str]]:
         if rule.id in seen:
             problems.append(f"{path}: rule {rule.id}: id also used by {seen[rule.id]}")
         seen[rule.id] = path
-        problems.extend(f"{path}: rule {rule.id}: {p}" for p in _lint_rule(rule, path, terminology, citations, reasons))
+        problems.extend(
+            f"{path}: rule {rule.id}: {p}" for p in _lint_rule(rule, path, terminology, citations, reasons)
+        )
     if meta is not None:
         problems.extend(
             f"{rules_dir / 'rulebook.yaml'}: override_reasons: unknown code {code!r}"
@@ -189,7 +197,13 @@ def _value_set(path: Path, data: Any, problems: list[str]) -> ValueSet | None:
                 attributes=attributes,
             )
         )
-    return ValueSet(str(data["id"]), str(data["title"]), str(data["applies_to"]), tuple(members), str(data.get("source", "")))
+    return ValueSet(
+        str(data["id"]),
+        str(data["title"]),
+        str(data["applies_to"]),
+        tuple(members),
+        str(data.get("source", "")),
+    )
 
 
 def _citations(path: Path, data: Any, problems: list[str]) -> dict[str, Citation]:
@@ -260,8 +274,10 @@ def _lint_pattern(where: str, pattern: dict[str, Any], terminology: Terminology)
         if expected is None:
             yield f"{where}.{name}: unknown fact field (known: {', '.join(sorted(ENGINE_FIELDS))})"
             continue
-        values = constraint if isinstance(constraint, list) else (
-            list(constraint.values()) if isinstance(constraint, dict) else [constraint]
+        values = (
+            constraint
+            if isinstance(constraint, list)
+            else (list(constraint.values()) if isinstance(constraint, dict) else [constraint])
         )
         for value in values:
             # bool is an int: a number field must not take true/false, a bool field must take exactly that.
@@ -277,8 +293,11 @@ def _lint_pattern(where: str, pattern: dict[str, Any], terminology: Terminology)
                 value_set = terminology.value_sets.get(str(value))
                 if value_set is None:
                     yield f"{where}.class: unknown value set {value!r}"
-                elif pattern.get("kind") != value_set.applies_to and not isinstance(pattern.get("kind"), list):
-                    yield f"{where}.class: value set {value!r} classifies {value_set.applies_to}, not {pattern.get('kind')}"
+                elif pattern.get("kind") != value_set.applies_to and not isinstance(
+                    pattern.get("kind"), list
+                ):
+                    kind = pattern.get("kind")
+                    yield f"{where}.class: value set {value!r} classifies {value_set.applies_to}, not {kind}"
 
 
 def _lint_template(where: str, text: str, aliases: set[str]) -> Iterator[str]:
@@ -290,7 +309,8 @@ def _lint_template(where: str, text: str, aliases: set[str]) -> Iterator[str]:
     for name in fields:
         alias, _, attribute = name.partition(".")
         if alias not in aliases or (attribute and attribute not in TEMPLATE_ATTRIBUTES):
-            yield f"{where}: template field {{{name}}} cannot be rendered (aliases: {', '.join(sorted(aliases))})"
+            known = ", ".join(sorted(aliases))
+            yield f"{where}: template field {{{name}}} cannot be rendered (aliases: {known})"
 
 
 def _lint_wording(rule: Rule) -> Iterator[str]:

@@ -1,7 +1,7 @@
 """One evaluation, end to end: FHIR JSON in, CDS Hooks cards out. No HTTP, no database.
 
-    fhir (read) -> facts (classify, validate what can become a fact) -> engine (match)
-    -> findings (predicates, hook focus, grouping) -> cards
+fhir (read) -> facts (classify, validate what can become a fact) -> engine (match)
+-> findings (predicates, hook focus, grouping) -> cards
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from mdrcds.cards import Card, build_card
 from mdrcds.engine import Engine
 from mdrcds.facts import FactSet, extract_facts
-from mdrcds.fhir import FhirVersion, parse_json, read_input, validator
+from mdrcds.fhir import FhirVersion, read_bytes, read_input, validator
 from mdrcds.findings import Finding, Focus, build_findings
 from mdrcds.rulebook import Rulebook
 
@@ -53,8 +53,9 @@ def evaluate(
     Raises mdrcds.errors.InputError for input that cannot be evaluated.
     """
     if isinstance(document, bytes | str):
-        document = parse_json(document, source)
-    fhir_input = read_input(document, source=source, default_hook=default_hook)
+        fhir_input = read_bytes(document, source=source, default_hook=default_hook)
+    else:
+        fhir_input = read_input(document, source=source, default_hook=default_hook)
     fact_set = extract_facts(fhir_input, rulebook.terminology, now, validator(fhir_version))
     matches = engine.run(fact_set.facts)
     focus = Focus.for_hook(fhir_input.hook, fhir_input.selection_refs, fhir_input.draft_refs)

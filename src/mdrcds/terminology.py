@@ -176,7 +176,8 @@ class Terminology:
             for value_set, member in self._by_code.get((short, normalise_code(short, code)), ()):
                 if value_set.applies_to == applies_to:
                     found.setdefault(
-                        (value_set.id, member.name), ClassMatch(value_set.id, member, "code", f"{short} {code}")
+                        (value_set.id, member.name),
+                        ClassMatch(value_set.id, member, "code", f"{short} {code}"),
                     )
         pattern = self._patterns.get(applies_to)
         if pattern is not None:
@@ -185,8 +186,14 @@ class Terminology:
                 normalised = normalise_name(text)
                 for hit in pattern.findall(normalised):
                     for value_set, member in names[hit]:
-                        found.setdefault((value_set.id, member.name), ClassMatch(value_set.id, member, "name"))
+                        found.setdefault(
+                            (value_set.id, member.name), ClassMatch(value_set.id, member, "name")
+                        )
         return sorted(found.values(), key=lambda m: (m.value_set, m.member.name))
+
+    def classifies(self, applies_to: str) -> bool:
+        """True when at least one value set classifies concepts of this kind."""
+        return any(vs.applies_to == applies_to for vs in self.value_sets.values())
 
     def any_match(self, concept: Concept, applies_to: str) -> bool:
         """True when `classify` would find at least one value set."""

@@ -1,0 +1,85 @@
+"""Shared fixtures: the built-in rulebook and one engine for the whole session, and request builders."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mdrcds.engine import Engine
+from mdrcds.rulebook import Rulebook, load_rulebook
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "fhir_samples"
+NOW = date(2026, 11, 23)
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+@pytest.fixture(scope="session")
+def rulebook() -> Rulebook:
+    return load_rulebook()
+
+
+@pytest.fixture(scope="session")
+def engine(rulebook: Rulebook) -> Engine:
+    return Engine(rulebook)
+
+
+def medication_request(
+    resource_id: str,
+    status: str,
+    *,
+    code: str | None = None,
+    display: str | None = None,
+    text: str | None = None,
+    authored: str = "2026-10-01",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A MedicationRequest; codes are RxNorm (only verified codes are used in tests)."""
+    concept: dict[str, Any] = {}
+    if code:
+        concept["coding"] = [{"system": RXNORM, "code": code, "display": display or code}]
+    if text:
+        concept["text"] = text
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": resource_id,
+        "status": status,
+        "intent": "proposal" if status == "draft" else "order",
+        "medicationCodeableConcept": concept,
+        "subject": {"reference": "Patient/p1"},
+        "authoredOn": authored,
+    }
+    resource.update(extra)
+    return resource
+
+
+def bundle(resources: list[dict[str, Any]], bundle_type: str = "searchset") -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": bundle_type, "entry": [{"resource": r} for r in resources]}
+
+
+def hook_request(
+    hook: str,
+    *,
+    drafts: list[dict[str, Any]] | None = None,
+    selections: list[str] | None = None,
+    prefetch: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A CDS Hooks request for patient p1 with the given draft orders and prefetched medications."""
+    context: dict[str, Any] = {"userId": "Practitioner/u1", "patientId": "p1"}
+    if hook != "patient-view":
+        context["draftOrders"] = bundle(drafts or [], "collection")
+    if hook == "order-select":
+        context["selections"] = selections or []
+    return {
+        "hook": hook,
+        "hookInstance": str(uuid.uuid4()),
+        "context": context,
+        "prefetch": {
+            "patient": {"resourceType": "Patient", "id": "p1"},
+            "medicationRequests": bundle(prefetch or []),
+        },
+    }

@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from conftest import NOW, hook_request, medication_request
+from mdrcds.cards import SUMMARY_LIMIT, card_uuid, join_names, summary_of
+from mdrcds.engine import Engine
+from mdrcds.facts import Fact
+from mdrcds.findings import Finding
+from mdrcds.rulebook import Rulebook
+from mdrcds.service import evaluate
+
+PGP = "pgp-inhibitor-with-pgp-substrate-chemotherapy"
+
+
+def sign_request() -> dict[str, object]:
+    return hook_request(
+        "order-sign",
+        drafts=[medication_request("clari-draft", "draft", code="21212", display="clarithromycin")],
+        prefetch=[
+            medication_request("doce", "active", code="72962", display="docetaxel", authored="2026-11-02")
+        ],
+    )
+
+
+def test_card_fields_follow_cds_hooks(rulebook: Rulebook, engine: Engine) -> None:
+    [card] = evaluate(sign_request(), rulebook=rulebook, engine=engine, now=NOW).cards
+    assert list(card) == [
+        "uuid",
+        "summary",
+        "indicator",
+        "detail",
+        "source",
+        "suggestions",
+        "selectionBehavior",
+        "overrideReasons",
+        "links",
+    ]
+    assert card["indicator"] == "warning" and len(card["summary"]) < SUMMARY_LIMIT
+    assert card["source"]["topic"] == {
+        "system": "urn:mdrcds:rule",
+        "code": PGP,
+        "display": rulebook.rule(PGP).title,
+    }
+    assert card["source"]["url"] == "https://pubmed.ncbi.nlm.nih.gov/16794637/"
+    assert card["selectionBehavior"] == "at-most-one"
+    [suggestion] = card["suggestions"]
+    assert suggestion["actions"] == [
+        {
+            "type": "delete",
+            "description": "Remove the draft order MedicationRequest/clari-draft",
+            "resourceId": "MedicationRequest/clari-draft",
+        }
+    ]
+    assert all(
+        reason["display"] and reason["system"].endswith("non-adherence-reason-codes")
+        for reason in card["overrideReasons"]
+    )
+    assert {
+        "label": "PubMed 16794637",
+        "url": "https://pubmed.ncbi.nlm.nih.gov/16794637/",
+        "type": "absolute",
+    } in card["links"]
+    assert {
+        "label": "doi:10.1002/cncr.21227",
+        "url": "https://doi.org/10.1002/cncr.21227",
+        "type": "absolute",
+    } in card["links"]
+
+
+def test_detail_follows_the_pddi_order(rulebook: Rulebook, engine: Engine) -> None:
+    [card] = evaluate(sign_request(), rulebook=rulebook, engine=engine, now=NOW).cards
+    detail = card["detail"]
+    headings = [
+        "**Consequence.**",
+        "**Mechanism.**",
+        "**Evidence: trial.**",
+        "**What triggered this card**",
+        "**Recommendation.**",
+        "**References**",
+    ]
+    positions = [detail.index(h) for h in headings]
+    assert positions == sorted(positions)
+    assert (
+        "- clarithromycin (MedicationRequest/clari-draft, draft order, since 2026-10-01; matched by code rxnorm 21212)"
+        in detail
+    )
+    assert (
+        "- docetaxel (MedicationRequest/doce, active, since 2026-11-02; matched by code rxnorm 72962)"
+        in detail
+    )
+    assert (
+        "1. Scripture CD, Figg WD. Drug interactions in cancer therapy. Nat Rev Cancer 2006;6(7):546-558. PMID 16794637."
+        in detail
+    )
+
+
+def test_uuid_is_deterministic_per_rule_facts_and_hook_instance(rulebook: Rulebook, engine: Engine) -> None:
+    request = sign_request()
+    first = evaluate(request, rulebook=rulebook, engine=engine, now=NOW).cards[0]
+    again = evaluate(request, rulebook=rulebook, engine=engine, now=NOW).cards[0]
+    assert first == again
+    request["hookInstance"] = "another-instance"
+    assert evaluate(request, rulebook=rulebook, engine=engine, now=NOW).cards[0]["uuid"] != first["uuid"]
+    assert card_uuid("r", "1", ["b", "a"], "h") == card_uuid("r", "1", ["a", "b"], "h")
+
+
+def test_no_suggestion_when_the_inhibitor_is_not_a_draft(rulebook: Rulebook, engine: Engine) -> None:
+    request = hook_request(
+        "order-select",
+        drafts=[medication_request("doce-draft", "draft", code="72962")],
+        selections=["MedicationRequest/doce-draft"],
+        prefetch=[medication_request("clari", "active", code="21212")],
+    )
+    [card] = evaluate(request, rulebook=rulebook, engine=engine, now=NOW).cards
+    assert "suggestions" not in card and "selectionBehavior" not in card
+
+
+def test_several_matches_make_one_card_naming_all(rulebook: Rulebook, engine: Engine) -> None:
+    request = hook_request(
+        "patient-view",
+        prefetch=[
+            medication_request("v", "active", code="11170", display="verapamil"),
+            medication_request("a", "active", code="703", display="amiodarone"),
+            medication_request("n", "active", code="1597876", display="nivolumab"),
+        ],
+    )
+    [card] = evaluate(request, rulebook=rulebook, engine=engine, now=NOW).cards
+    assert card["summary"].startswith("amiodarone and verapamil (MDR1/P-gp inhibitor) with nivolumab")
+
+
+def test_long_summaries_are_shortened_below_the_limit(rulebook: Rulebook) -> None:
+    rule = rulebook.rule(PGP)
+    names = [
+        "amiodarone",
+        "carvedilol",
+        "clarithromycin",
+        "dronedarone",
+        "itraconazole",
+        "verapamil",
+        "ketoconazole",
+    ]
+    facts = [
+        Fact(
+            f"MedicationRequest/{n}#pgp-inhibitor:{n}",
+            "medication",
+            "pgp-inhibitor",
+            n,
+            f"MedicationRequest/{n}",
+            n,
+            "active",
+            True,
+            "code",
+        )
+        for n in names
+    ]
+    substrate = Fact(
+        "MedicationRequest/d#x:docetaxel",
+        "medication",
+        "pgp-substrate-chemotherapy",
+        "docetaxel",
+        "MedicationRequest/d",
+        "docetaxel",
+        "active",
+        True,
+        "code",
+        start=date(2026, 1, 1),
+    )
+    finding = Finding(rule, tuple({"inhibitor": f, "substrate": substrate} for f in facts))
+    summary = summary_of(finding)
+    assert len(summary) < SUMMARY_LIMIT
+    assert summary.startswith("amiodarone and 6 more (P-gp inhibitor) with docetaxel")
+
+
+@pytest.mark.parametrize(
+    ("names", "text"), [([], ""), (["a"], "a"), (["a", "b"], "a and b"), (["a", "b", "c"], "a, b and c")]
+)
+def test_join_names(names: list[str], text: str) -> None:
+    assert join_names(names) == text
+
+
+def test_markdown_in_resource_text_is_escaped(rulebook: Rulebook, engine: Engine) -> None:
+    request = hook_request(
+        "patient-view",
+        prefetch=[
+            medication_request("v", "active", text="*verapamil* [brand]"),
+            medication_request("n", "active", code="1597876"),
+        ],
+    )
+    [card] = evaluate(request, rulebook=rulebook, engine=engine, now=NOW).cards
+    assert r"\*verapamil\* \[brand\]" in card["detail"]

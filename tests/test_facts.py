@@ -1,0 +1,256 @@
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import orjson
+import pytest
+
+from conftest import NOW, bundle, hook_request, medication_request
+from mdrcds.errors import FhirValidationError, InputFormatError
+from mdrcds.facts import Fact, extract_facts, parse_date
+from mdrcds.fhir import read_bytes, validator
+from mdrcds.rulebook import Rulebook
+from mdrcds.terminology import Code, Member, Terminology, ValueSet
+
+
+def facts_of(document: dict[str, Any], terminology: Terminology, now: date = NOW) -> list[Fact]:
+    return extract_facts(read_bytes(orjson.dumps(document)), terminology, now, validator("R4")).facts
+
+
+def one(facts: list[Fact], value_set: str) -> Fact:
+    [fact] = [f for f in facts if f.value_set == value_set]
+    return fact
+
+
+def test_medication_fact_has_provenance_status_and_match(rulebook: Rulebook) -> None:
+    doc = bundle([medication_request("m1", "active", code="11170", display="verapamil")])
+    fact = one(facts_of(doc, rulebook.terminology), "pgp-inhibitor")
+    assert fact.id == "MedicationRequest/m1#pgp-inhibitor:verapamil"
+    assert (fact.source, fact.status, fact.current, fact.matched_by, fact.matched_code) == (
+        "MedicationRequest/m1",
+        "active",
+        True,
+        "code",
+        "rxnorm 11170",
+    )
+    assert fact.start == date(2026, 10, 1) and fact.attributes["systemic"] is True
+
+
+@pytest.mark.parametrize("status", ["stopped", "completed", "cancelled", "entered-in-error"])
+def test_ended_statuses_are_not_current(rulebook: Rulebook, status: str) -> None:
+    doc = bundle([medication_request("m1", status, code="11170")])
+    assert one(facts_of(doc, rulebook.terminology), "pgp-inhibitor").current is False
+
+
+def test_active_with_an_end_date_before_now_is_not_current(rulebook: Rulebook) -> None:
+    request = medication_request("m1", "active", code="11170")
+    request["dosageInstruction"] = [
+        {"timing": {"repeat": {"boundsPeriod": {"start": "2026-01-01", "end": "2026-02-01"}}}}
+    ]
+    fact = one(facts_of(bundle([request]), rulebook.terminology), "pgp-inhibitor")
+    assert (fact.start, fact.end, fact.current) == (date(2026, 1, 1), date(2026, 2, 1), False)
+
+
+def test_ophthalmic_product_and_topical_route_are_not_systemic(rulebook: Rulebook) -> None:
+    eye = medication_request("e", "active", text="Cyclosporine 0.5 MG/ML Ophthalmic Emulsion")
+    cream = medication_request("c", "active", code="6135", display="ketoconazole")
+    cream["dosageInstruction"] = [
+        {"route": {"coding": [{"system": "http://snomed.info/sct", "code": "6064005"}]}}
+    ]
+    facts = facts_of(bundle([eye, cream]), rulebook.terminology)
+    assert {f.member: f.attributes["systemic"] for f in facts} == {
+        "cyclosporine": False,
+        "ketoconazole": False,
+    }
+
+
+def test_prednisone_equivalent_daily_dose(rulebook: Rulebook) -> None:
+    dexa = medication_request("d", "active", code="3264", display="dexamethasone")
+    dexa["dosageInstruction"] = [
+        {
+            "route": {"coding": [{"system": "http://snomed.info/sct", "code": "26643006"}]},
+            "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+            "doseAndRate": [{"doseQuantity": {"value": 4, "unit": "mg"}}],
+        }
+    ]
+    inhaled = medication_request("i", "active", text="Prednisolone inhalation solution", code="8638")
+    inhaled["dosageInstruction"] = [{"doseAndRate": [{"doseQuantity": {"value": 10, "unit": "mg"}}]}]
+    facts = facts_of(bundle([dexa, inhaled]), rulebook.terminology)
+    assert one([f for f in facts if f.member == "dexamethasone"], "systemic-corticosteroid").attributes[
+        "pred_eq_mg_day"
+    ] == pytest.approx(53.36)
+    assert (
+        "pred_eq_mg_day"
+        not in one([f for f in facts if f.member == "prednisolone"], "systemic-corticosteroid").attributes
+    )
+
+
+def test_medication_reference_to_bundled_medication(rulebook: Rulebook) -> None:
+    medication = {
+        "resourceType": "Medication",
+        "id": "med1",
+        "code": {"text": "Docetaxel 20 MG/ML Injection"},
+    }
+    request = medication_request("m1", "active")
+    del request["medicationCodeableConcept"]
+    request["medicationReference"] = {"reference": "Medication/med1"}
+    fact = one(
+        facts_of(bundle([medication, request], "collection"), rulebook.terminology),
+        "pgp-substrate-chemotherapy",
+    )
+    assert (fact.member, fact.matched_by, fact.label) == ("docetaxel", "name", "Docetaxel 20 MG/ML Injection")
+
+
+def test_statement_and_administration_statuses(rulebook: Rulebook) -> None:
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "s1",
+        "status": "active",
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "703"}]
+        },
+        "subject": {"reference": "Patient/p1"},
+        "effectivePeriod": {"start": "2025-01-01"},
+    }
+    administration = {
+        "resourceType": "MedicationAdministration",
+        "id": "a1",
+        "status": "in-progress",
+        "medicationCodeableConcept": {"text": "nivolumab 240 mg"},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-11-20T10:00:00Z",
+    }
+    facts = facts_of(bundle([statement, administration]), rulebook.terminology)
+    assert [(f.source, f.status, f.current) for f in facts] == [
+        ("MedicationAdministration/a1", "active", True),
+        ("MedicationStatement/s1", "active", True),
+    ]
+
+
+def test_irrelevant_resources_are_not_validated(rulebook: Rulebook) -> None:
+    broken_irrelevant = medication_request("x", "active", text="ondansetron", authoredOn="not a date")
+    fact_set = extract_facts(
+        read_bytes(orjson.dumps(bundle([broken_irrelevant]))), rulebook.terminology, NOW, validator()
+    )
+    assert fact_set.facts == [] and fact_set.resources_validated == 0
+
+
+def test_relevant_invalid_resource_raises(rulebook: Rulebook) -> None:
+    broken = medication_request("x", "active", code="11170", authoredOn="2026-02-30T25:00")
+    with pytest.raises(FhirValidationError, match="MedicationRequest/x at authoredOn"):
+        facts_of(bundle([broken]), rulebook.terminology)
+
+
+def test_draft_orders_are_always_validated_and_marked(rulebook: Rulebook) -> None:
+    draft = medication_request("d", "draft", code="1547545")
+    facts = facts_of(hook_request("order-sign", drafts=[draft]), rulebook.terminology)
+    assert [(f.member, f.draft, f.current) for f in facts] == [("pembrolizumab", True, True)]
+    unknown = medication_request("u", "draft", text="ondansetron", authoredOn="bad")
+    with pytest.raises(FhirValidationError):
+        facts_of(hook_request("order-sign", drafts=[unknown]), rulebook.terminology)
+
+
+def test_two_patients_are_refused(rulebook: Rulebook) -> None:
+    doc = bundle([{"resourceType": "Patient", "id": "a"}, {"resourceType": "Patient", "id": "b"}])
+    with pytest.raises(InputFormatError, match="more than one patient"):
+        facts_of(doc, rulebook.terminology)
+
+
+def observation_terminology() -> Terminology:
+    return Terminology(
+        [
+            ValueSet(
+                "variant",
+                "Variants",
+                "observation",
+                (Member("variant", (Code("loinc", "69548-6"),), match_name=False),),
+            ),
+            ValueSet(
+                "jak", "Genes", "gene", (Member("JAK1", (Code("hgnc", "HGNC:6190"),), match_name=False),)
+            ),
+        ]
+    )
+
+
+def test_observation_components_give_gene_and_significance() -> None:
+    observation = {
+        "resourceType": "Observation",
+        "id": "v1",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "69548-6"}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-05-01",
+        "valueCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": "LA9633-4"}]},
+        "component": [
+            {
+                "code": {"coding": [{"system": "http://loinc.org", "code": "48018-6"}]},
+                "valueCodeableConcept": {
+                    "coding": [{"system": "http://www.genenames.org", "code": "HGNC:6190"}]
+                },
+            },
+            {
+                "code": {"coding": [{"system": "http://loinc.org", "code": "53037-8"}]},
+                "valueCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": "LA6668-3"}]},
+            },
+        ],
+    }
+    [fact] = facts_of(bundle([observation]), observation_terminology())
+    assert (fact.kind, fact.start, fact.current) == ("observation", date(2026, 5, 1), True)
+    assert fact.attributes == {"value_code": "LA9633-4", "gene": "JAK1", "significance": "LA6668-3"}
+
+
+def test_condition_status_and_refuted() -> None:
+    terminology = Terminology(
+        [
+            ValueSet(
+                "nsclc",
+                "NSCLC",
+                "condition",
+                (Member("NSCLC", (Code("snomed", "254637007"),), match_name=False),),
+            )
+        ]
+    )
+
+    def condition(cid: str, clinical: str, verification: str = "confirmed", **extra: Any) -> dict[str, Any]:
+        return {
+            "resourceType": "Condition",
+            "id": cid,
+            "clinicalStatus": {"coding": [{"code": clinical}]},
+            "verificationStatus": {"coding": [{"code": verification}]},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "254637007"}]},
+            "subject": {"reference": "Patient/p1"},
+            **extra,
+        }
+
+    facts = facts_of(
+        bundle(
+            [
+                condition("a", "active"),
+                condition("b", "resolved"),
+                condition("c", "active", "refuted"),
+                condition("d", "relapse", onsetDateTime="2024"),
+            ]
+        ),
+        terminology,
+    )
+    assert [(f.source, f.status, f.current, f.start) for f in facts] == [
+        ("Condition/a", "active", True, None),
+        ("Condition/b", "resolved", False, None),
+        ("Condition/c", "refuted", False, None),
+        ("Condition/d", "active", True, date(2024, 1, 1)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2020", date(2020, 1, 1)),
+        ("2020-03", date(2020, 3, 1)),
+        ("2020-03-04T10:00:00+02:00", date(2020, 3, 4)),
+        ("x", None),
+        (None, None),
+    ],
+)
+def test_parse_date(text: object, expected: date | None) -> None:
+    assert parse_date(text) == expected

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from conftest import bundle, hook_request, medication_request
+from mdrcds.errors import FhirValidationError, InputFormatError
+from mdrcds.fhir import read_bytes, read_input, validator
+
+
+def both_readers(document: object) -> list[object]:
+    """The same document read by the parsed and the raw-bytes path."""
+    return [read_input(document), read_bytes(orjson.dumps(document))]
+
+
+def test_hook_request_collects_prefetch_and_drafts() -> None:
+    request = hook_request(
+        "order-select",
+        drafts=[medication_request("d1", "draft", code="1547545")],
+        selections=["MedicationRequest/d1"],
+        prefetch=[medication_request("m1", "active", code="11170")],
+    )
+    for fhir_input in both_readers(request):
+        assert fhir_input.hook == "order-select"  # type: ignore[attr-defined]
+        refs = [fhir_input.reference_of(r) for r in fhir_input.resources]  # type: ignore[attr-defined]
+        assert refs == ["MedicationRequest/d1", "Patient/p1", "MedicationRequest/m1"]
+        assert fhir_input.draft_refs == {"MedicationRequest/d1"}  # type: ignore[attr-defined]
+        assert fhir_input.selection_refs == ["MedicationRequest/d1"]  # type: ignore[attr-defined]
+
+
+def test_other_resource_types_are_counted_not_kept() -> None:
+    document = bundle(
+        [{"resourceType": "Claim", "id": "c"}, {"resourceType": "Patient", "id": "p1"}], "collection"
+    )
+    for fhir_input in both_readers(document):
+        assert [r.resource_type for r in fhir_input.resources] == ["Patient"]  # type: ignore[attr-defined]
+        assert fhir_input.skipped == {"Claim": 1}  # type: ignore[attr-defined]
+
+
+def test_null_and_operation_outcome_prefetch_values() -> None:
+    request = hook_request("patient-view")
+    request["prefetch"]["conditions"] = None
+    request["prefetch"]["observations"] = {"resourceType": "OperationOutcome", "issue": []}
+    for fhir_input in both_readers(request):
+        assert fhir_input.operation_outcomes == ["prefetch.observations"]  # type: ignore[attr-defined]
+        assert "conditions" in fhir_input.prefetch_keys  # type: ignore[attr-defined]
+
+
+def test_resource_with_contained_resource_before_its_type_is_read_correctly() -> None:
+    # A writer may put 'contained' before 'resourceType'; the raw reader must not take the inner type.
+    raw = (
+        b'{"resourceType":"Bundle","type":"collection","entry":[{"resource":'
+        b'{"contained":[{"resourceType":"Medication","id":"m"}],"resourceType":"MedicationRequest","id":"r",'
+        b'"status":"active","intent":"order","subject":{"reference":"Patient/p"},'
+        b'"medicationReference":{"reference":"#m"}}}]}'
+    )
+    fhir_input = read_bytes(raw)
+    assert [r.resource_type for r in fhir_input.resources] == ["MedicationRequest"]
+
+
+def test_single_resource_and_bundle_drafts_for_order_hooks() -> None:
+    draft = medication_request("d1", "draft", code="72962")
+    fhir_input = read_bytes(orjson.dumps(bundle([draft], "collection")), default_hook="order-sign")
+    assert fhir_input.draft_refs == {"MedicationRequest/d1"}
+    single = read_bytes(orjson.dumps(draft))
+    assert single.hook == "patient-view" and len(single.resources) == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "not a CDS Hooks request or FHIR resource"),
+        (b'{"hook": "encounter-start", "context": {}}', "unknown hook 'encounter-start'"),
+        (
+            b'{"hook": "order-select", "context": {"selections": []}}',
+            "context.draftOrders must be a FHIR Bundle",
+        ),
+        (b'{"hook": "patient-view", "context": "x"}', "context must be a JSON object"),
+        (b'{"foo": 1}', "neither a CDS Hooks request"),
+        (b'{"resourceType": "Bundle", "type": "document", "entry": []}', "unsupported type 'document'"),
+    ],
+)
+def test_unusable_input_names_the_problem(data: bytes, message: str) -> None:
+    with pytest.raises(InputFormatError, match=message):
+        read_bytes(data, source="x.json")
+    if data.startswith(b"{") and b"not json" not in data:
+        with pytest.raises(InputFormatError, match=message.split(" (")[0]):
+            read_input(orjson.loads(data), source="x.json")
+
+
+def test_validation_error_names_type_id_and_path() -> None:
+    bad = medication_request("m1", "active", code="11170", authoredOn="2026-13-45")
+    with pytest.raises(FhirValidationError) as raised:
+        validator("R4")(bad)
+    assert (raised.value.resource_type, raised.value.resource_id, raised.value.path) == (
+        "MedicationRequest",
+        "m1",
+        "authoredOn",
+    )
+    assert "MedicationRequest/m1 at authoredOn" in str(raised.value)
+
+
+def test_nested_validation_path_and_r5_models() -> None:
+    bad = medication_request("m2", "active", code="11170")
+    bad["dosageInstruction"] = [{"doseAndRate": [{"doseQuantity": {"value": "ten"}}]}]
+    with pytest.raises(
+        FhirValidationError, match=r"dosageInstruction\[0\]\.doseAndRate\[0\]\.doseQuantity\.value"
+    ):
+        validator("R4")(bad)
+    r5 = {
+        "resourceType": "MedicationRequest",
+        "id": "r5",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medication": {"concept": {"text": "verapamil"}},
+    }
+    validator("R5")(r5)
+    with pytest.raises(FhirValidationError):
+        validator("R4")(r5)

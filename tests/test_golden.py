@@ -1,0 +1,48 @@
+"""The golden suite: every fhir_samples/<case>/ with request.json and expected.json."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import SAMPLES
+from mdrcds.engine import Engine
+from mdrcds.rulebook import Rulebook
+from mdrcds.service import evaluate
+
+CASES = sorted(p.parent for p in SAMPLES.glob("*/expected.json"))
+
+
+def test_there_are_golden_cases() -> None:
+    assert len(CASES) >= 10
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_golden_case(case: Path, rulebook: Rulebook, engine: Engine) -> None:
+    expected: dict[str, Any] = json.loads((case / "expected.json").read_text())
+    assert (case / "NOTES.md").is_file(), "every case explains its expectation"
+    evaluation = evaluate(
+        (case / "request.json").read_bytes(),
+        rulebook=rulebook,
+        engine=engine,
+        now=date.fromisoformat(expected["now"]),
+        fhir_version=expected.get("fhir_version", "R4"),
+        source=str(case),
+    )
+    cards = {card["source"]["topic"]["code"]: card for card in evaluation.cards}
+    for want in expected["cards"]:
+        card = cards.get(want["rule"])
+        assert card is not None, f"{case.name}: rule {want['rule']} did not fire; cards: {sorted(cards)}"
+        assert card["indicator"] == want["indicator"]
+        for text in want.get("summary_contains", []):
+            assert text in card["summary"], f"{case.name}: {text!r} not in summary {card['summary']!r}"
+        for text in want.get("detail_contains", []):
+            assert text in card["detail"], f"{case.name}: {text!r} not in detail"
+        if "suggestion_labels" in want:
+            assert [s["label"] for s in card.get("suggestions", [])] == want["suggestion_labels"]
+    if expected.get("no_other_cards"):
+        assert sorted(cards) == sorted(w["rule"] for w in expected["cards"])

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from mdrcds.errors import RuleLoadError
+from mdrcds.rulebook import check_rulebook, load_rulebook
+
+RULE = "mdr1-inhibitor-with-immunotherapy"
+
+
+def test_builtin_rulebook_is_clean() -> None:
+    assert check_rulebook(ROOT / "rules") == []
+    rulebook = load_rulebook(ROOT / "rules")
+    assert [r.id for r in rulebook.rules] == [RULE, "pgp-inhibitor-with-pgp-substrate-chemotherapy"]
+    assert rulebook.version.startswith("0.1.0+")
+
+
+@pytest.fixture
+def rules_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", target)
+    return target
+
+
+def edit_rule(rules_dir: Path, change: Callable[[dict[str, object]], None], rule_id: str = RULE) -> Path:
+    path = rules_dir / "rules" / f"{rule_id}.yaml"
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def set_path(data: dict[str, object], dotted: str, value: object) -> None:
+    *parents, last = dotted.split(".")
+    node: dict[str, object] = data
+    for key in parents:
+        node = node[key]  # type: ignore[assignment]
+    node[last] = value
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "message"),
+    [
+        (
+            "when.all.inhibitor.class",
+            "no-such-set",
+            "when.all.inhibitor.class: unknown value set 'no-such-set'",
+        ),
+        ("when.all.inhibitor.colour", "red", "when.all.inhibitor.colour: unknown fact field"),
+        ("when.all.inhibitor.current", "yes", "when.all.inhibitor.current: 'yes' is not a valid value"),
+        (
+            "citations",
+            ["chen-2020-mdr1-ctl", "made-up-2024"],
+            "citations: unknown citation key 'made-up-2024'",
+        ),
+        (
+            "card.summary",
+            "{inhibitr} with {immunotherapy}",
+            "card.summary: template field {inhibitr} cannot be rendered",
+        ),
+        (
+            "card.mechanism",
+            "{inhibitor.dose}",
+            "card.mechanism: template field {inhibitor.dose} cannot be rendered",
+        ),
+        (
+            "card.consequence",
+            "Contraindicated combination.",
+            "card.consequence: says contraindication, but the evidence is preclinical",
+        ),
+        ("indicator", "critical", "indicator: preclinical evidence cannot carry a critical card"),
+        (
+            "card.suggestions",
+            [{"label": "x", "remove_draft": "nobody"}],
+            "remove_draft: unknown alias 'nobody'",
+        ),
+        ("card.override_reasons", ["not-a-reason"], "card.override_reasons: unknown code 'not-a-reason'"),
+        ("evidence.grade", "anecdote", "evidence.grade: Input should be"),
+        ("hooks", ["patient-view", "encounter-start"], "hooks.1: Input should be"),
+    ],
+)
+def test_lint_names_file_rule_and_field(rules_copy: Path, dotted: str, value: object, message: str) -> None:
+    path = edit_rule(rules_copy, lambda data: set_path(data, dotted, value))
+    problems = check_rulebook(rules_copy)
+    assert any(p.startswith(f"{path}: rule {RULE}: ") and message in p for p in problems), problems
+    with pytest.raises(RuleLoadError):
+        load_rulebook(rules_copy)
+
+
+def test_pattern_limit_of_the_engine(rules_copy: Path) -> None:
+    def many(data: dict[str, object]) -> None:
+        data["when"] = {"all": {f"a{i}": {"kind": "medication", "class": "pgp-inhibitor"} for i in range(17)}}
+
+    edit_rule(rules_copy, many)
+    assert any("17 patterns; the engine allows at most 16" in p for p in check_rulebook(rules_copy))
+
+
+def test_preclinical_card_must_say_so(rules_copy: Path) -> None:
+    def bland(data: dict[str, object]) -> None:
+        card = data["card"]
+        assert isinstance(card, dict)
+        card["summary"] = "{inhibitor} with {immunotherapy}"
+        card["consequence"] = card["mechanism"] = card["recommendation"] = "Check."
+
+    edit_rule(rules_copy, bland)
+    assert any("preclinical evidence must be named" in p for p in check_rulebook(rules_copy))
+
+
+def test_value_set_member_without_codes_must_say_why(rules_copy: Path) -> None:
+    path = rules_copy / "valuesets" / "car-t.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["members"].append({"name": "madeupleucel"})
+    path.write_text(yaml.safe_dump(data))
+    assert any("madeupleucel" in p and "no codes" in p for p in check_rulebook(rules_copy))
+
+
+def test_broken_yaml_and_duplicate_ids(rules_copy: Path) -> None:
+    (rules_copy / "rules" / "broken.yaml").write_text("id: [unclosed\n")
+    shutil.copy(rules_copy / "rules" / f"{RULE}.yaml", rules_copy / "rules" / "copy.yaml")
+    problems = check_rulebook(rules_copy)
+    assert any("broken.yaml: not valid YAML" in p for p in problems)
+    assert any(f"{RULE}.yaml: rule {RULE}: id also used by" in p and "copy.yaml" in p for p in problems)
+    assert any(
+        "copy.yaml: rule mdr1-inhibitor-with-immunotherapy: id differs from the file name" in p
+        for p in problems
+    )
+
+
+def test_version_digest_follows_content(rules_copy: Path) -> None:
+    before = load_rulebook(rules_copy).version
+    edit_rule(rules_copy, lambda data: set_path(data, "title", "Changed title"))
+    assert load_rulebook(rules_copy).version != before
