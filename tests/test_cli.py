@@ -104,3 +104,20 @@ def test_console_script_never_prints_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
     assert "context.selections must be an array" in result.stderr
+
+
+def test_readme_example_is_the_real_output(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(SAMPLES.parent)
+    readme = (SAMPLES.parent / "README.md").read_text()
+    shown = readme.split("```text\n", 1)[1].split("```", 1)[0]
+    code, out, _ = run(capsys, "evaluate", str(MDR1_CASE.relative_to(SAMPLES.parent)))
+    assert code == 0 and out.strip() == shown.strip()
+
+
+def test_readme_commands_exist() -> None:
+    root = SAMPLES.parent
+    readme = (root / "README.md").read_text()
+    for script in ("scripts/demo", "scripts/test"):
+        assert script in readme.split("---", 1)[0]
+        assert (root / script).stat().st_mode & 0o111
+    assert "scripts/test" in (root / ".ci" / "run").read_text()

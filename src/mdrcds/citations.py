@@ -44,6 +44,8 @@ class Citation(BaseModel):
             text += f" PMID {self.pmid}."
         if self.doi:
             text += f" doi:{self.doi}."
+        if self.url and not (self.pmid or self.doi):
+            text += f" {self.url}"
         return text
 
     def links(self) -> list[Link]:

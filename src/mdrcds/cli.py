@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import date
@@ -124,12 +125,21 @@ def _print_text(evaluation: Evaluation, out: TextIO, colour: bool) -> None:
             tag = _COLOURS[card["indicator"]] + tag + _RESET
         out.write(f"\n{tag} {card['summary']}\n")
         for line in card["detail"].splitlines():
-            out.write(f"    {line}\n" if line else "\n")
+            out.write(f"    {_terminal(line, colour)}\n" if line else "\n")
         source = card["source"]
         out.write(f"    Source: {source['label']}, rule {source['topic']['code']}\n")
         for suggestion in card.get("suggestions", []):
             out.write(f"    Suggestion: {suggestion['label']}\n")
     out.write("\n")
+
+
+def _terminal(markdown: str, colour: bool) -> str:
+    """A line of card Markdown for a terminal: bold as ANSI bold (or nothing), escapes removed."""
+    parts = markdown.split("**")
+    text = "".join(
+        (f"\033[1m{part}{_RESET}" if colour else part) if index % 2 else part for index, part in enumerate(parts)
+    )
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 def _rules_check(args: argparse.Namespace) -> int:
