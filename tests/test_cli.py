@@ -106,7 +106,9 @@ def test_console_script_never_prints_a_traceback(tmp_path: Path) -> None:
     assert "context.selections must be an array" in result.stderr
 
 
-def test_readme_example_is_the_real_output(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_example_is_the_real_output(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(SAMPLES.parent)
     readme = (SAMPLES.parent / "README.md").read_text()
     shown = readme.split("```text\n", 1)[1].split("```", 1)[0]

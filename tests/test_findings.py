@@ -28,7 +28,9 @@ def fact(source: str, value_set: str, member: str, start: date | None = None, dr
 
 def test_focus_per_hook() -> None:
     drafts, selections = ["MedicationRequest/d1", "MedicationRequest/d2"], ["MedicationRequest/d1"]
-    assert Focus.for_hook("order-select", selections, drafts).references == frozenset({"MedicationRequest/d1"})
+    assert Focus.for_hook("order-select", selections, drafts).references == frozenset(
+        {"MedicationRequest/d1"}
+    )
     assert Focus.for_hook("order-sign", selections, drafts).references == frozenset(drafts)
     assert Focus.for_hook("patient-view", selections, drafts).references is None
 

@@ -136,9 +136,9 @@ def _print_text(evaluation: Evaluation, out: TextIO, colour: bool) -> None:
 def _terminal(markdown: str, colour: bool) -> str:
     """A line of card Markdown for a terminal: bold as ANSI bold (or nothing), escapes removed."""
     parts = markdown.split("**")
-    text = "".join(
-        (f"\033[1m{part}{_RESET}" if colour else part) if index % 2 else part for index, part in enumerate(parts)
-    )
+    bold = [f"\033[1m{part}{_RESET}" if colour else part for part in parts[1::2]]
+    parts[1::2] = bold
+    text = "".join(parts)
     return re.sub(r"\\(.)", r"\1", text)
 
 
