@@ -119,3 +119,18 @@ def test_nested_validation_path_and_r5_models() -> None:
     validator("R5")(r5)
     with pytest.raises(FhirValidationError):
         validator("R4")(r5)
+
+
+def test_references_without_ids_use_full_url_or_position() -> None:
+    document = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Condition"}},
+            {"resource": {"resourceType": "Procedure"}},
+            {"resource": {"resourceType": "Observation", "id": "o1"}},
+        ],
+    }
+    for fhir_input in both_readers(document):
+        refs = [fhir_input.reference_of(r) for r in fhir_input.resources]  # type: ignore[attr-defined]
+        assert refs == ["urn:uuid:1", "Procedure/#1", "Observation/o1"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import string
 import uuid
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from mdrcds.facts import Fact
@@ -110,7 +109,10 @@ def build_card(finding: Finding, rulebook: Rulebook, hook_instance: str | None) 
 
 def _detail(finding: Finding, references: list[str]) -> str:
     rule = finding.rule
-    text: Callable[[str], str] = lambda template: render(template, finding)  # noqa: E731
+
+    def text(template: str) -> str:
+        return render(template, finding)
+
     lines = [
         f"**Consequence.** {text(rule.card.consequence)}",
         "",
@@ -158,8 +160,3 @@ def _suggestions(finding: Finding, card_id: str) -> list[dict[str, Any]]:
             }
         )
     return suggestions
-
-
-def response(cards: list[Card]) -> Mapping[str, Any]:
-    """A CDS Hooks response object."""
-    return {"cards": cards}

@@ -91,6 +91,8 @@ class Engine:
         self._results: dict[str, list[Match]] = {}
         self._session_numbers = itertools.count(1)
         self._sid = self._new_sid()
+        self.sessions_abandoned = 0
+        """How many sessions were left behind because retraction did not empty them (normally 0)."""
         self._host = _QuietHost()
         try:
             # Registration deletes 'run' from the dicts it is given: hand it a copy.
@@ -110,11 +112,6 @@ class Engine:
         if number > _MAX_LIVE_SESSIONS:
             raise EngineCapacityError("the rules engine has abandoned too many sessions; restart the process")
         return f"s{number}"
-
-    @property
-    def sessions_abandoned(self) -> int:
-        """How many sessions were left behind because retraction did not empty them (normally 0)."""
-        return int(self._sid[1:]) - 1
 
     def run(self, facts: Iterable[Fact]) -> list[Match]:
         """Assert the facts, collect every match, retract the facts; matches in a deterministic order."""

@@ -51,7 +51,7 @@ class Resource:
     from the raw bytes, and `json` decodes the whole resource only for those that can become facts.
     """
 
-    __slots__ = ("_json", "_raw", "full_url", "resource_type")
+    __slots__ = ("_json", "_raw", "full_url", "position", "resource_type")
 
     def __init__(
         self,
@@ -63,6 +63,7 @@ class Resource:
     ) -> None:
         self.resource_type = resource_type
         self.full_url = full_url
+        self.position = 0  # index among the input's kept resources, for a name when there is no id
         self._raw = raw
         self._json = json
 
@@ -81,12 +82,12 @@ class Resource:
             return self.json.get("code")
         return _CODE_DECODER.decode(self._raw).code
 
-    def reference(self, position: int) -> str:
+    def reference(self) -> str:
         """'Type/id'; the Bundle fullUrl, or a positional name, when the resource has no id."""
         resource_id = self.json.get("id")
         if isinstance(resource_id, str) and resource_id:
             return f"{self.resource_type}/{resource_id}"
-        return self.full_url or f"{self.resource_type}/#{position}"
+        return self.full_url or f"{self.resource_type}/#{self.position}"
 
 
 class _CodeOnly(msgspec.Struct):
@@ -156,11 +157,10 @@ class FhirInput:
     skipped: dict[str, int] = field(default_factory=dict)
     prefetch_keys: list[str] = field(default_factory=list)
     operation_outcomes: list[str] = field(default_factory=list)
-    is_hook_request: bool = False
 
     def reference_of(self, resource: Resource) -> str:
         """'Type/id' for a resource; its Bundle fullUrl (or a positional name) when it has no id."""
-        return resource.reference(self.resources.index(resource) if resource.full_url is None else -1)
+        return resource.reference()
 
     def medication_index(self) -> dict[str, JsonObject]:
         """Medication resources by every way another resource may refer to them."""
@@ -278,9 +278,7 @@ def _hook_request(hook: object, hook_instance: object, context: object, source: 
         raise InputFormatError(f"{source}: hookInstance must be a string")
     if not isinstance(context, dict):
         raise InputFormatError(f"{source}: context must be a JSON object")
-    fhir_input = FhirInput(
-        source=source, hook=hook, hook_instance=hook_instance, context=context, is_hook_request=True
-    )
+    fhir_input = FhirInput(source=source, hook=hook, hook_instance=hook_instance, context=context)
     if hook in ("order-select", "order-sign"):
         drafts = context.get("draftOrders")
         if not isinstance(drafts, dict) or drafts.get("resourceType") != "Bundle":
@@ -299,6 +297,7 @@ def _keep(fhir_input: FhirInput, resource: Resource, path: str) -> bool:
     if resource.resource_type == "OperationOutcome":
         fhir_input.operation_outcomes.append(path)
     elif resource.resource_type in FACT_RESOURCE_TYPES:
+        resource.position = len(fhir_input.resources)
         fhir_input.resources.append(resource)
         return True
     else:
