@@ -163,11 +163,11 @@ def observation_terminology() -> Terminology:
             ValueSet(
                 "variant",
                 "Variants",
-                "observation",
+                ("observation",),
                 (Member("variant", (Code("loinc", "69548-6"),), match_name=False),),
             ),
             ValueSet(
-                "jak", "Genes", "gene", (Member("JAK1", (Code("hgnc", "HGNC:6190"),), match_name=False),)
+                "jak", "Genes", ("gene",), (Member("JAK1", (Code("hgnc", "HGNC:6190"),), match_name=False),)
             ),
         ]
     )
@@ -206,7 +206,7 @@ def test_condition_status_and_refuted() -> None:
             ValueSet(
                 "nsclc",
                 "NSCLC",
-                "condition",
+                ("condition",),
                 (Member("NSCLC", (Code("snomed", "254637007"),), match_name=False),),
             )
         ]
@@ -254,3 +254,68 @@ def test_condition_status_and_refuted() -> None:
 )
 def test_parse_date(text: object, expected: date | None) -> None:
     assert parse_date(text) == expected
+
+
+def test_first_in_class_is_the_earliest_exposure(rulebook: Rulebook) -> None:
+    old = medication_request("old", "completed", code="1597876", authored="2025-01-10")
+    cancelled = medication_request("void", "cancelled", code="1597876", authored="2024-01-01")
+    new = medication_request("new", "draft", code="1547545", authored="2026-11-20")
+    facts = facts_of(bundle([old, cancelled, new]), rulebook.terminology)
+    first = {f.source: f.attributes["first_in_class"] for f in facts if f.value_set == "checkpoint-inhibitor"}
+    assert first == {
+        "MedicationRequest/old": True,
+        "MedicationRequest/void": False,
+        "MedicationRequest/new": False,
+    }
+    only = facts_of(bundle([new]), rulebook.terminology)
+    assert one(only, "checkpoint-inhibitor").attributes["first_in_class"] is True
+
+
+def test_significance_from_a_diagnostic_implication_observation() -> None:
+    terminology = Terminology(
+        [
+            ValueSet(
+                "variant",
+                "Variants",
+                ("observation",),
+                (Member("v", (Code("loinc", "69548-6"),), match_name=False),),
+            ),
+            ValueSet(
+                "implication",
+                "Implications",
+                ("observation",),
+                (Member("i", (Code("genomics-tbd", "diagnostic-implication"),), match_name=False),),
+            ),
+        ]
+    )
+    variant = {
+        "resourceType": "Observation",
+        "id": "var",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "69548-6"}]},
+    }
+    implication = {
+        "resourceType": "Observation",
+        "id": "imp",
+        "status": "final",
+        "code": {
+            "coding": [
+                {
+                    "system": "http://hl7.org/fhir/uv/genomics-reporting/CodeSystem/tbd-codes-cs",
+                    "code": "diagnostic-implication",
+                }
+            ]
+        },
+        "derivedFrom": [{"reference": "Observation/var"}],
+        "component": [
+            {
+                "code": {"coding": [{"system": "http://loinc.org", "code": "53037-8"}]},
+                "valueCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": "LA6668-3"}]},
+            }
+        ],
+    }
+    facts = facts_of(bundle([implication, variant]), terminology)
+    assert {f.source: f.attributes.get("significance") for f in facts} == {
+        "Observation/imp": "LA6668-3",
+        "Observation/var": "LA6668-3",
+    }

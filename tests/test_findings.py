@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
+
+import pytest
 
 from mdrcds.facts import Fact
 from mdrcds.findings import Focus, Match, build_findings, holds
@@ -82,3 +85,25 @@ def test_starts_within_window() -> None:
     assert not holds(predicate, bound(date(2026, 5, 30)))
     assert not holds(predicate, bound(date(2026, 7, 1)))
     assert not holds(predicate, bound(None))
+
+
+def test_overlaps_window() -> None:
+    predicate = Predicate.model_validate(
+        {"overlaps": {"subject": "steroid", "anchor": "ici", "days_before": 0, "days_after": 30}}
+    )
+    ici = fact("MedicationRequest/i", "checkpoint-inhibitor", "nivolumab", start=date(2026, 6, 1))
+
+    def steroid(start: date | None, end: date | None, current: bool) -> dict[str, Fact]:
+        base = fact("MedicationRequest/s", "systemic-corticosteroid", "prednisone", start=start)
+        return {"steroid": replace(base, end=end, current=current), "ici": ici}
+
+    assert holds(predicate, steroid(date(2026, 1, 1), None, True))  # still running at ICI start
+    assert holds(predicate, steroid(date(2026, 6, 20), date(2026, 6, 25), False))  # within 30 days after
+    assert not holds(predicate, steroid(date(2026, 1, 1), date(2026, 5, 31), False))  # ended before
+    assert not holds(predicate, steroid(date(2026, 7, 2), None, True))  # started after the window
+    assert holds(predicate, steroid(None, None, True))  # current, start unknown
+
+
+def test_a_predicate_is_exactly_one_test() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        Predicate.model_validate({})

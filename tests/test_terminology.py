@@ -11,7 +11,7 @@ def terminology() -> Terminology:
             ValueSet(
                 "inhibitors",
                 "Inhibitors",
-                "medication",
+                ("medication",),
                 (
                     Member("quinidine", (Code("rxnorm", "9068"),)),
                     Member("cyclosporine", (Code("rxnorm", "3008"),), synonyms=("ciclosporin",)),
@@ -20,7 +20,7 @@ def terminology() -> Terminology:
                 ),
             ),
             ValueSet(
-                "genes", "Genes", "gene", (Member("ABCB1", (Code("hgnc", "HGNC:40"),), match_name=False),)
+                "genes", "Genes", ("gene",), (Member("ABCB1", (Code("hgnc", "HGNC:40"),), match_name=False),)
             ),
         ]
     )

@@ -11,7 +11,7 @@ pure: it reads JSON dicts and calls the validator it is given.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from mdrcds.dosage import daily_dose_mg
@@ -37,6 +37,7 @@ ENGINE_FIELDS: Mapping[str, type | tuple[type, ...]] = {
     "unit": str,
     "gene": str,
     "significance": str,
+    "first_in_class": bool,
 }
 """Fact fields a rule pattern may test, with their types."""
 
@@ -169,7 +170,8 @@ def extract_facts(
     builder = _Builder(fhir_input, terminology, now, validate)
     for resource in fhir_input.resources:
         builder.add(resource)
-    unique = {fact.id: fact for fact in builder.facts}
+    facts = _with_first_in_class(_with_implied_significance(builder.facts, builder.implications))
+    unique = {fact.id: fact for fact in facts}
     return FactSet(
         facts=sorted(unique.values(), key=lambda f: f.id),
         patient_id=builder.patient_id,
@@ -195,6 +197,7 @@ class _Builder:
         self.facts: list[Fact] = []
         self.patient_id: str | None = None
         self.validated = 0
+        self.implications: list[tuple[list[str], str]] = []
         self.coded_kinds = {
             kind for kind in ("condition", "observation", "procedure") if terminology.classifies(kind)
         }
@@ -324,6 +327,14 @@ class _Builder:
             start, end = _period(resource, "effective")
             start = start or parse_date(resource.get("issued"))
             attributes = self._observation_values(resource)
+            significance = attributes.get("significance")
+            derived_from = [
+                ref["reference"]
+                for ref in resource.get("derivedFrom") or []
+                if isinstance(ref, dict) and isinstance(ref.get("reference"), str)
+            ]
+            if isinstance(significance, str) and derived_from:
+                self.implications.append((derived_from, significance))
         else:
             status = str(resource.get("status") or "unknown")
             current = status in _PROCEDURE_PRESENT
@@ -377,6 +388,50 @@ class _Builder:
                 if significance:
                     values["significance"] = significance
         return values
+
+
+_VOID_EXPOSURE = frozenset({"cancelled", "entered-in-error", "not-taken"})
+
+
+def _with_implied_significance(facts: list[Fact], implications: list[tuple[list[str], str]]) -> list[Fact]:
+    """Give variant facts the clinical significance of the implication Observations derived from them.
+
+    Genomics Reporting STU3 and mCODE STU4 put significance (LOINC 53037-8) on a separate
+    diagnostic-implication Observation whose derivedFrom points at the variant; older reports put it
+    on the variant itself, which `_observation_values` already reads and which is kept as it is.
+    """
+    implied: dict[str, str] = {}
+    for references, significance in implications:
+        for reference in references:
+            implied.setdefault(reference, significance)
+    return [
+        replace(fact, attributes={**fact.attributes, "significance": implied[fact.source]})
+        if fact.kind == "observation" and fact.source in implied and "significance" not in fact.attributes
+        else fact
+        for fact in facts
+    ]
+
+
+def _with_first_in_class(facts: list[Fact]) -> list[Fact]:
+    """Mark each medication fact that is the patient's first exposure to its class (earliest start).
+
+    Cancelled, entered-in-error and not-taken records are not exposures. An order with no date is
+    first only when the class has no dated exposure at all.
+    """
+    earliest: dict[str, date | None] = {}
+    for fact in facts:
+        if fact.kind != "medication" or fact.status in _VOID_EXPOSURE:
+            continue
+        known = earliest.get(fact.value_set)
+        if fact.value_set not in earliest or (fact.start and (known is None or fact.start < known)):
+            earliest[fact.value_set] = fact.start
+    marked = []
+    for fact in facts:
+        if fact.kind == "medication":
+            first = fact.status not in _VOID_EXPOSURE and fact.start == earliest.get(fact.value_set)
+            fact = replace(fact, attributes={**fact.attributes, "first_in_class": first})
+        marked.append(fact)
+    return marked
 
 
 def _merge(groups: Iterable[list[ClassMatch]]) -> list[ClassMatch]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from mdrcds.facts import Fact
 from mdrcds.ruleschema import INDICATOR_RANK, Predicate, Rule
@@ -103,10 +103,15 @@ def _distinct_sources(rule: Rule, bound: Mapping[str, Fact]) -> bool:
 
 def holds(predicate: Predicate, bound: Mapping[str, Fact]) -> bool:
     """Whether a post-match predicate holds for one match; unknown dates never satisfy a window."""
-    window = predicate.starts_within
-    subject, anchor = bound[window.subject].start, bound[window.anchor].start
-    if subject is None or anchor is None:
+    window = predicate.starts_within or predicate.overlaps
+    assert window is not None
+    subject, anchor = bound[window.subject], bound[window.anchor].start
+    if anchor is None:
         return False
-    return (
-        anchor - timedelta(days=window.days_before) <= subject <= anchor + timedelta(days=window.days_after)
-    )
+    low, high = anchor - timedelta(days=window.days_before), anchor + timedelta(days=window.days_after)
+    if predicate.starts_within is not None:
+        return subject.start is not None and low <= subject.start <= high
+    # overlaps: the subject's span [start, end] meets [low, high]; open ends as its status implies.
+    start = subject.start or date.min
+    end = subject.end or (date.max if subject.current else subject.start)
+    return end is not None and start <= high and end >= low

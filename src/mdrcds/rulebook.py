@@ -182,7 +182,8 @@ def _value_set(path: Path, data: Any, problems: list[str]) -> ValueSet | None:
             if not isinstance(code, dict) or code.get("system") not in SYSTEM_URIS or not code.get("code"):
                 problems.append(f"{where} ({item['name']}): codes need a known system and a code: {code!r}")
                 continue
-            codes.append(Code(str(code["system"]), str(code["code"])))
+            source = code.get("source")
+            codes.append(Code(str(code["system"]), str(code["code"]), str(source) if source else None))
         if not codes and not item.get("unverified") and item.get("match_name", True):
             problems.append(f"{where} ({item['name']}): no codes; say why in 'unverified' (name-only match)")
         known = {"name", "codes", "synonyms", "match_name", "unverified", "note"}
@@ -197,10 +198,14 @@ def _value_set(path: Path, data: Any, problems: list[str]) -> ValueSet | None:
                 attributes=attributes,
             )
         )
+    applies_to = data["applies_to"] if isinstance(data["applies_to"], list) else [data["applies_to"]]
+    unknown = [str(kind) for kind in applies_to if kind not in (*FACT_KINDS, "gene", "route")]
+    if unknown:
+        problems.append(f"{path}: applies_to: unknown kind(s) {', '.join(unknown)}")
     return ValueSet(
         str(data["id"]),
         str(data["title"]),
-        str(data["applies_to"]),
+        tuple(map(str, applies_to)),
         tuple(members),
         str(data.get("source", "")),
     )
@@ -214,7 +219,7 @@ def _citations(path: Path, data: Any, problems: list[str]) -> dict[str, Citation
     for key, value in data.items():
         citation = _validated(Citation, value, path, problems)
         if citation is not None:
-            if not (citation.pmid or citation.doi or citation.url):
+            if not (citation.pmid or citation.doi or citation.url) and citation.kind != "seed":
                 problems.append(f"{path}: {key}: needs a pmid, doi or url")
             citations[str(key)] = citation
     return citations
@@ -246,10 +251,9 @@ def _lint_rule(
     for alias, pattern in rule.when.all.items():
         yield from _lint_pattern(f"when.all.{alias}", pattern, terminology)
     for index, predicate in enumerate(rule.when.where):
-        for role in ("subject", "anchor"):
-            name = getattr(predicate.starts_within, role)
+        for role, name in zip(("subject", "anchor"), predicate.aliases(), strict=True):
             if name not in aliases:
-                yield f"when.where[{index}].starts_within.{role}: unknown alias {name!r}"
+                yield f"when.where[{index}]: {role}: unknown alias {name!r}"
     for key in rule.citations:
         if key not in citations:
             yield f"citations: unknown citation key {key!r}"
@@ -293,11 +297,9 @@ def _lint_pattern(where: str, pattern: dict[str, Any], terminology: Terminology)
                 value_set = terminology.value_sets.get(str(value))
                 if value_set is None:
                     yield f"{where}.class: unknown value set {value!r}"
-                elif pattern.get("kind") != value_set.applies_to and not isinstance(
-                    pattern.get("kind"), list
-                ):
-                    kind = pattern.get("kind")
-                    yield f"{where}.class: value set {value!r} classifies {value_set.applies_to}, not {kind}"
+                elif str(pattern.get("kind")) not in value_set.applies_to:
+                    applies, kind = ", ".join(value_set.applies_to), pattern.get("kind")
+                    yield f"{where}.class: value set {value!r} classifies {applies}, not {kind}"
 
 
 def _lint_template(where: str, text: str, aliases: set[str]) -> Iterator[str]:

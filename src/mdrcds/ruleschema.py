@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Scalar = str | int | float | bool
 Comparison = Literal[">", ">=", "<", "<=", "!="]
@@ -60,10 +60,33 @@ class StartsWithin(_Strict):
     days_after: int = Field(default=0, ge=0)
 
 
-class Predicate(_Strict):
-    """One post-match test over the facts of a match."""
+class Overlaps(_Strict):
+    """`subject` was under way at some time from `days_before` days before to `days_after` days after
+    `anchor` started (a current fact with no end counts as under way until today)."""
 
-    starts_within: StartsWithin
+    subject: str
+    anchor: str
+    days_before: int = Field(default=0, ge=0)
+    days_after: int = Field(default=0, ge=0)
+
+
+class Predicate(_Strict):
+    """One post-match test over the facts of a match: exactly one of the fields below."""
+
+    starts_within: StartsWithin | None = None
+    overlaps: Overlaps | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Predicate:
+        if (self.starts_within is None) == (self.overlaps is None):
+            raise ValueError("a predicate is exactly one of: starts_within, overlaps")
+        return self
+
+    def aliases(self) -> tuple[str, str]:
+        """The two aliases the predicate relates."""
+        test = self.starts_within or self.overlaps
+        assert test is not None
+        return test.subject, test.anchor
 
 
 class When(_Strict):

@@ -21,6 +21,7 @@ SYSTEM_URIS: Mapping[str, str] = {
     "hgnc": "http://www.genenames.org",
     "ncit": "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#",
     "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
+    "genomics-tbd": "http://hl7.org/fhir/uv/genomics-reporting/CodeSystem/tbd-codes-cs",
 }
 """Short names used in value-set files, and the FHIR system URI each stands for."""
 
@@ -70,10 +71,11 @@ def normalise_name(text: str) -> str:
 
 @dataclass(frozen=True)
 class Code:
-    """One code of a value-set member."""
+    """One code of a value-set member; `source` says where it was verified when that is not codes.csv."""
 
     system: str
     code: str
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ class ValueSet:
 
     id: str
     title: str
-    applies_to: str
+    applies_to: tuple[str, ...]
     members: tuple[Member, ...]
     source: str = ""
 
@@ -148,13 +150,14 @@ class Terminology:
         self._by_name: dict[str, dict[str, list[tuple[ValueSet, Member]]]] = {}
         for value_set in value_sets:
             self.value_sets[value_set.id] = value_set
-            names = self._by_name.setdefault(value_set.applies_to, {})
             for member in value_set.members:
                 for code in member.codes:
                     key = (code.system, normalise_code(code.system, code.code))
                     self._by_code.setdefault(key, []).append((value_set, member))
-                for name in member.names():
-                    names.setdefault(normalise_name(name).strip(), []).append((value_set, member))
+                for kind in value_set.applies_to:
+                    names = self._by_name.setdefault(kind, {})
+                    for name in member.names():
+                        names.setdefault(normalise_name(name).strip(), []).append((value_set, member))
         self._patterns = {
             applies_to: re.compile(
                 r"(?<= )(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?= )"
@@ -174,7 +177,7 @@ class Terminology:
             if short is None or not code:
                 continue
             for value_set, member in self._by_code.get((short, normalise_code(short, code)), ()):
-                if value_set.applies_to == applies_to:
+                if applies_to in value_set.applies_to:
                     found.setdefault(
                         (value_set.id, member.name),
                         ClassMatch(value_set.id, member, "code", f"{short} {code}"),
@@ -193,7 +196,7 @@ class Terminology:
 
     def classifies(self, applies_to: str) -> bool:
         """True when at least one value set classifies concepts of this kind."""
-        return any(vs.applies_to == applies_to for vs in self.value_sets.values())
+        return any(applies_to in vs.applies_to for vs in self.value_sets.values())
 
     def any_match(self, concept: Concept, applies_to: str) -> bool:
         """True when `classify` would find at least one value set."""
