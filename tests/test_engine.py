@@ -99,3 +99,20 @@ def test_delete_state_with_a_partial_join_still_crashes_durable_rules() -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "survived" not in result.stdout
+
+
+def test_a_pattern_listing_several_kinds_accepts_each(engine: Engine) -> None:
+    procedure = Fact(
+        "Procedure/tx#solid-organ-transplant:kidney transplant (procedure)",
+        "procedure",
+        "solid-organ-transplant",
+        "kidney transplant (procedure)",
+        "Procedure/tx",
+        "Transplant of kidney",
+        "completed",
+        True,
+        "code",
+    )
+    ici = fact("MedicationRequest/n", "checkpoint-inhibitor", "nivolumab")
+    rules = {m.rule_id for m in engine.run([procedure, ici])}
+    assert "checkpoint-inhibitor-in-solid-organ-transplant" in rules

@@ -169,6 +169,12 @@ def observation_terminology() -> Terminology:
             ValueSet(
                 "jak", "Genes", ("gene",), (Member("JAK1", (Code("hgnc", "HGNC:6190"),), match_name=False),)
             ),
+            ValueSet(
+                "sig",
+                "Significance",
+                ("significance",),
+                (Member("pathogenic", (Code("loinc", "LA6668-3"),)),),
+            ),
         ]
     )
 
@@ -197,7 +203,7 @@ def test_observation_components_give_gene_and_significance() -> None:
     }
     [fact] = facts_of(bundle([observation]), observation_terminology())
     assert (fact.kind, fact.start, fact.current) == ("observation", date(2026, 5, 1), True)
-    assert fact.attributes == {"value_code": "LA9633-4", "gene": "JAK1", "significance": "LA6668-3"}
+    assert fact.attributes == {"value_code": "LA9633-4", "gene": "JAK1", "significance": "pathogenic"}
 
 
 def test_condition_status_and_refuted() -> None:
@@ -316,6 +322,6 @@ def test_significance_from_a_diagnostic_implication_observation() -> None:
     }
     facts = facts_of(bundle([implication, variant]), terminology)
     assert {f.source: f.attributes.get("significance") for f in facts} == {
-        "Observation/imp": "LA6668-3",
-        "Observation/var": "LA6668-3",
+        "Observation/imp": "loinc LA6668-3",  # no significance value set here: the coding is kept as text
+        "Observation/var": "loinc LA6668-3",
     }

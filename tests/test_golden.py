@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from conftest import SAMPLES
+from golden_builder import rendered
+from golden_cases import build
 from mdrcds.engine import Engine
 from mdrcds.rulebook import Rulebook
 from mdrcds.service import evaluate
@@ -18,7 +20,33 @@ CASES = sorted(p.parent for p in SAMPLES.glob("*/expected.json"))
 
 
 def test_there_are_golden_cases() -> None:
-    assert len(CASES) >= 10
+    assert len(CASES) >= 50
+
+
+def test_case_files_match_their_source() -> None:
+    """fhir_samples/ is written by tests/golden_cases.py; regenerate it rather than editing by hand."""
+    build()
+    expected = rendered()
+    assert sorted(expected) == [case.name for case in CASES]
+    for name, files in expected.items():
+        for filename, text in files.items():
+            assert (SAMPLES / name / filename).read_text(encoding="utf-8") == text, (
+                f"{name}/{filename} is stale"
+            )
+
+
+def test_every_rule_has_positive_cases_for_each_hook_and_a_negative(rulebook: Rulebook) -> None:
+    cases = build()
+    fired: set[tuple[str, str]] = set()
+    negative: set[str] = set()
+    for request, expected, _ in cases.values():
+        fired.update((want["rule"], request["hook"]) for want in expected["cards"])
+        if "negative_for" in expected:
+            negative.add(expected["negative_for"])
+    for rule in rulebook.rules:
+        missing = [hook for hook in rule.hooks if (rule.id, hook) not in fired]
+        assert not missing, f"{rule.id} has no positive golden case for {missing}"
+        assert rule.id in negative, f"{rule.id} has no negative golden case"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -17,7 +17,7 @@ RULE = "mdr1-inhibitor-with-immunotherapy"
 def test_builtin_rulebook_is_clean() -> None:
     assert check_rulebook(ROOT / "rules") == []
     rulebook = load_rulebook(ROOT / "rules")
-    assert [r.id for r in rulebook.rules] == [RULE, "pgp-inhibitor-with-pgp-substrate-chemotherapy"]
+    assert RULE in [r.id for r in rulebook.rules] and len(rulebook.rules) >= 12
     assert rulebook.version.startswith("0.1.0+")
 
 

@@ -42,11 +42,12 @@ def _distinct(values: list[str]) -> list[str]:
 
 
 def render(template: str, finding: Finding, shorten: bool = False) -> str:
-    """Fill `{alias}` with the matched member names and `{alias.label}` with the resource texts."""
+    """Fill `{alias}` with the matched member names, `{alias.label}` with the resource texts and
+    `{alias.<attribute>}` (gene, significance, target) with that fact attribute."""
 
     def value(alias: str, attribute: str) -> str:
         facts = finding.facts_of(alias)
-        names = _distinct([f.label if attribute == "label" else f.member for f in facts])
+        names = _distinct([_attribute(f, attribute) for f in facts])
         if shorten and len(names) > 1:
             return f"{names[0]} and {len(names) - 1} more"
         return join_names(names)
@@ -58,6 +59,14 @@ def render(template: str, finding: Finding, shorten: bool = False) -> str:
             alias, _, attribute = field_name.partition(".")
             out.append(value(alias, attribute))
     return "".join(out)
+
+
+def _attribute(fact: Fact, attribute: str) -> str:
+    if attribute == "label":
+        return fact.label
+    if attribute:
+        return str(fact.attributes.get(attribute, "unknown"))
+    return fact.member
 
 
 def summary_of(finding: Finding) -> str:

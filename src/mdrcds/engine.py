@@ -84,9 +84,12 @@ class Engine:
     def __init__(self, rulebook: Rulebook) -> None:
         self.rulebook = rulebook
         self._aliases = {rule.id: tuple(rule.when.all) for rule in rulebook.rules}
-        self._kinds = {
-            str(p["kind"]) for rule in rulebook.rules for p in rule.when.all.values() if "kind" in p
-        }
+        # Facts of kinds no pattern mentions are never asserted.
+        self._kinds: set[str] = set()
+        for rule in rulebook.rules:
+            for pattern in rule.when.all.values():
+                kinds = pattern.get("kind")
+                self._kinds.update(str(k) for k in (kinds if isinstance(kinds, list) else [kinds]))
         self._lock = threading.Lock()
         self._results: dict[str, list[Match]] = {}
         self._session_numbers = itertools.count(1)

@@ -108,10 +108,14 @@ class Fact:
         if self.start and self.end:
             dates = f", {self.start.isoformat()} to {self.end.isoformat()}"
         elif self.start:
-            dates = f", since {self.start.isoformat()}"
+            dates = (
+                f", {'since' if self.kind in ('medication', 'condition') else 'on'} {self.start.isoformat()}"
+            )
         how = f"matched by code {self.matched_code}" if self.matched_by == "code" else "matched by name only"
         status = "draft order" if self.draft else self.status
-        return f"{self.label} ({self.source}, {status}{dates}; {how})"
+        details = ", ".join(str(self.attributes[k]) for k in ("gene", "significance") if k in self.attributes)
+        label = f"{self.label}: {details}" if details else self.label
+        return f"{label} ({self.source}, {status}{dates}; {how})"
 
 
 @dataclass
@@ -384,9 +388,10 @@ class _Builder:
                 genes = self.terminology.classify(value, "gene")
                 values["gene"] = genes[0].member.name if genes else value.label()
             elif code == LOINC_CLINICAL_SIGNIFICANCE:
-                significance = _first_code(component.get("valueCodeableConcept"))
-                if significance:
-                    values["significance"] = significance
+                # The value-set member name ('pathogenic'); an unknown answer keeps its code, so it
+                # can never satisfy a rule that names a classification.
+                known = self.terminology.classify(value, "significance")
+                values["significance"] = known[0].member.name if known else value.label()
         return values
 
 

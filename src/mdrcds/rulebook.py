@@ -32,7 +32,7 @@ from mdrcds.terminology import SYSTEM_URIS, Code, Member, Terminology, ValueSet
 MAX_PATTERNS_PER_RULE = 16  # durable-rules MAX_MESSAGE_FRAMES
 MAX_FIELDS_PER_PATTERN = 200  # well under durable-rules' 255 properties per fact
 OVERRIDE_REASON_SYSTEM = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
-TEMPLATE_ATTRIBUTES = ("label",)
+TEMPLATE_ATTRIBUTES = ("label", "gene", "significance", "target")
 FACT_KINDS = ("medication", "condition", "observation", "procedure")
 _STRONG_GRADES = ("label", "guideline")
 _M = TypeVar("_M", bound=pydantic.BaseModel)
@@ -199,7 +199,7 @@ def _value_set(path: Path, data: Any, problems: list[str]) -> ValueSet | None:
             )
         )
     applies_to = data["applies_to"] if isinstance(data["applies_to"], list) else [data["applies_to"]]
-    unknown = [str(kind) for kind in applies_to if kind not in (*FACT_KINDS, "gene", "route")]
+    unknown = [str(kind) for kind in applies_to if kind not in (*FACT_KINDS, "gene", "route", "significance")]
     if unknown:
         problems.append(f"{path}: applies_to: unknown kind(s) {', '.join(unknown)}")
     return ValueSet(
@@ -297,9 +297,12 @@ def _lint_pattern(where: str, pattern: dict[str, Any], terminology: Terminology)
                 value_set = terminology.value_sets.get(str(value))
                 if value_set is None:
                     yield f"{where}.class: unknown value set {value!r}"
-                elif str(pattern.get("kind")) not in value_set.applies_to:
-                    applies, kind = ", ".join(value_set.applies_to), pattern.get("kind")
-                    yield f"{where}.class: value set {value!r} classifies {applies}, not {kind}"
+                else:
+                    kinds = pattern.get("kind")
+                    for kind in kinds if isinstance(kinds, list) else [kinds]:
+                        if kind not in value_set.applies_to:
+                            applies = ", ".join(value_set.applies_to)
+                            yield f"{where}.class: value set {value!r} classifies {applies}, not {kind}"
 
 
 def _lint_template(where: str, text: str, aliases: set[str]) -> Iterator[str]:

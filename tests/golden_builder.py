@@ -1,0 +1,304 @@
+"""Builders for the golden cases of fhir_samples/ (the cases themselves are in golden_cases.py).
+
+Every code used is a verified code from rules/provenance/codes.csv or a value set with a recorded
+source, except 1860480, a product code copied from the Synthea data. Free-text medications carry no
+code.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "fhir_samples"
+RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+PATIENT = "p-onc-1"
+NOW = "2026-11-23"
+Json = dict[str, Any]
+
+
+def patient() -> Json:
+    return {
+        "resourceType": "Patient",
+        "id": PATIENT,
+        "gender": "female",
+        "birthDate": "1961-04-12",
+        "name": [{"family": "Example", "given": ["Ada"]}],
+    }
+
+
+def med(
+    rid: str,
+    status: str,
+    coding: tuple[str, str] | None = None,
+    text: str | None = None,
+    authored: str = "2026-10-01",
+    intent: str = "order",
+    **extra: Any,
+) -> Json:
+    concept: Json = {}
+    if coding:
+        concept["coding"] = [{"system": RX, "code": coding[0], "display": coding[1]}]
+    if text:
+        concept["text"] = text
+    resource: Json = {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": status,
+        "intent": intent,
+        "medicationCodeableConcept": concept,
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "authoredOn": authored,
+    }
+    resource.update(extra)
+    return resource
+
+
+def draft(rid: str, coding: tuple[str, str] | None = None, text: str | None = None) -> Json:
+    return med(rid, "draft", coding, text, authored=NOW, intent="proposal")
+
+
+def daily(
+    dose_mg: float, times: int = 1, route: str = "26643006", start: str | None = None, end: str | None = None
+) -> list[Json]:
+    timing: Json = {"repeat": {"frequency": times, "period": 1, "periodUnit": "d"}}
+    if start:
+        timing["repeat"]["boundsPeriod"] = {"start": start, **({"end": end} if end else {})}
+    return [
+        {
+            "timing": timing,
+            "route": {"coding": [{"system": SNOMED, "code": route}]},
+            "doseAndRate": [
+                {
+                    "doseQuantity": {
+                        "value": dose_mg,
+                        "unit": "mg",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "mg",
+                    }
+                }
+            ],
+        }
+    ]
+
+
+def course(start: str, end: str) -> list[Json]:
+    return [{"timing": {"repeat": {"boundsPeriod": {"start": start, "end": end}}}}]
+
+
+def condition(
+    rid: str,
+    system: str,
+    code: str,
+    display: str,
+    clinical: str = "active",
+    verification: str = "confirmed",
+    onset: str = "2019-03-01",
+) -> Json:
+    return {
+        "resourceType": "Condition",
+        "id": rid,
+        "clinicalStatus": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": clinical}
+            ]
+        },
+        "verificationStatus": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": verification}
+            ]
+        },
+        "code": {"coding": [{"system": system, "code": code, "display": display}], "text": display},
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "onsetDateTime": onset,
+    }
+
+
+def procedure(
+    rid: str, code: str, display: str, status: str = "completed", performed: str = "2015-05-20"
+) -> Json:
+    return {
+        "resourceType": "Procedure",
+        "id": rid,
+        "status": status,
+        "code": {"coding": [{"system": SNOMED, "code": code, "display": display}]},
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "performedDateTime": performed,
+    }
+
+
+GENES = {
+    "JAK1": "HGNC:6190",
+    "JAK2": "HGNC:6192",
+    "B2M": "HGNC:914",
+    "STK11": "HGNC:11389",
+    "PTEN": "HGNC:9588",
+}
+SIGNIFICANCE = {
+    "pathogenic": ("LA6668-3", "Pathogenic"),
+    "likely pathogenic": ("LA26332-9", "Likely Pathogenic"),
+    "uncertain": ("LA26333-7", "Uncertain Significance"),
+}
+
+
+def significance_component(significance: str) -> Json:
+    code, display = SIGNIFICANCE[significance]
+    return {
+        "code": {
+            "coding": [
+                {
+                    "system": LOINC,
+                    "code": "53037-8",
+                    "display": "Genetic variation clinical significance [Imp]",
+                }
+            ]
+        },
+        "valueCodeableConcept": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+    }
+
+
+def variant(rid: str, gene: str, significance: str | None) -> Json:
+    """A variant Observation; with `significance`, the older style that carries 53037-8 on the variant."""
+    components = [
+        {
+            "code": {"coding": [{"system": LOINC, "code": "48018-6", "display": "Gene studied [ID]"}]},
+            "valueCodeableConcept": {
+                "coding": [{"system": "http://www.genenames.org", "code": GENES[gene], "display": gene}]
+            },
+        }
+    ]
+    if significance:
+        components.append(significance_component(significance))
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "69548-6", "display": "Genetic variant assessment"}]},
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "effectiveDateTime": "2026-08-14",
+        "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA9633-4", "display": "Present"}]},
+        "component": components,
+    }
+
+
+def implication(rid: str, variant_id: str, significance: str) -> Json:
+    """A Genomics Reporting STU3 / mCODE STU4 diagnostic-implication Observation for a variant."""
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {
+            "coding": [
+                {
+                    "system": "http://hl7.org/fhir/uv/genomics-reporting/CodeSystem/tbd-codes-cs",
+                    "code": "diagnostic-implication",
+                    "display": "Diagnostic Implication",
+                }
+            ]
+        },
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "derivedFrom": [{"reference": f"Observation/{variant_id}"}],
+        "component": [significance_component(significance)],
+    }
+
+
+def searchset(resources: list[Json]) -> Json:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [{"resource": r} for r in resources],
+    }
+
+
+def request(
+    name: str, hook: str, drafts: list[Json], data: list[Json], selections: list[str] | None = None
+) -> Json:
+    context: Json = {"userId": "Practitioner/onc-1", "patientId": PATIENT}
+    if hook != "patient-view":
+        context["draftOrders"] = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [
+                {
+                    "fullUrl": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, r['resourceType'] + r['id'])}",
+                    "resource": r,
+                }
+                for r in drafts
+            ],
+        }
+    if hook == "order-select":
+        context["selections"] = (
+            selections if selections is not None else [f"MedicationRequest/{d['id']}" for d in drafts]
+        )
+    by_type: dict[str, list[Json]] = {}
+    for resource in data:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    prefetch: Json = {
+        "patient": patient(),
+        "medicationRequests": searchset(by_type.get("MedicationRequest", [])),
+    }
+    prefetch["conditions"] = searchset(by_type.get("Condition", []))
+    if "Observation" in by_type:
+        prefetch["observations"] = searchset(by_type["Observation"])
+    if "Procedure" in by_type:
+        prefetch["procedures"] = searchset(by_type["Procedure"])
+    return {
+        "hook": hook,
+        "hookInstance": str(uuid.uuid5(uuid.NAMESPACE_URL, "mdrcds-sample-" + name)),
+        "context": context,
+        "prefetch": prefetch,
+    }
+
+
+CASES: dict[str, tuple[Json, Json, str]] = {}
+
+
+def case(
+    name: str, req: Json, cards: list[Json], notes: str, negative_for: str | None = None, **expected: Any
+) -> None:
+    """Register a case; a case that expects no card names the rule it is a negative case for."""
+    assert name not in CASES, name
+    assert bool(cards) != bool(negative_for), (
+        f"{name}: a case expects cards or names the rule it tests negatively"
+    )
+    if negative_for:
+        expected["negative_for"] = negative_for
+    CASES[name] = (
+        req,
+        {"now": NOW, **expected, "cards": cards, "no_other_cards": True},
+        notes.strip() + "\n",
+    )
+
+
+def card(rule: str, indicator: str, **checks: Any) -> Json:
+    return {"rule": rule, "indicator": indicator, **checks}
+
+
+def write_all(root: Path = SAMPLES) -> None:
+    for name, (req, expected, notes) in CASES.items():
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for filename, content in (
+            ("request.json", dump(req)),
+            ("expected.json", dump(expected)),
+            ("NOTES.md", notes),
+        ):
+            (folder / filename).write_text(content, encoding="utf-8")
+
+
+def dump(data: Json) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def rendered() -> dict[str, dict[str, str]]:
+    """What each case directory should hold, file name -> text."""
+    return {
+        name: {"request.json": dump(r), "expected.json": dump(e), "NOTES.md": n}
+        for name, (r, e, n) in CASES.items()
+    }
