@@ -73,3 +73,10 @@ def test_kinds_are_separate() -> None:
 
 def test_normalise_name_folds_punctuation_and_case() -> None:
     assert normalise_name("PACLitaxel 100 MG/ML") == " paclitaxel 100 mg ml "
+
+
+def test_code_tokens_only_for_code_only_kinds() -> None:
+    t = terminology()
+    assert t.code_tokens("gene") == frozenset({b'"HGNC:40"'})
+    assert t.code_tokens("medication") is None  # members also match by name
+    assert t.code_tokens("procedure") == frozenset()

@@ -205,6 +205,7 @@ class _Builder:
         self.coded_kinds = {
             kind for kind in ("condition", "observation", "procedure") if terminology.classifies(kind)
         }
+        self.code_tokens = {kind: terminology.code_tokens(kind) for kind in self.coded_kinds}
 
     def validate(self, resource: JsonObject) -> None:
         """Validate a resource once, however many facts it gives."""
@@ -313,6 +314,9 @@ class _Builder:
     # -- conditions, observations, procedures ------------------------------------------------------
 
     def _add_coded(self, wrapped: Resource, kind: str) -> None:
+        tokens = self.code_tokens[kind]
+        if tokens is not None and not wrapped.may_contain(tokens):
+            return  # classified by code only, and none of the codes occurs in the raw JSON
         concept = concept_of(wrapped.peek_code())
         if concept is None:
             return

@@ -82,6 +82,11 @@ class Resource:
             return self.json.get("code")
         return _CODE_DECODER.decode(self._raw).code
 
+    def may_contain(self, tokens: frozenset[bytes]) -> bool:
+        """False only when the raw JSON holds none of the byte strings (True once decoded)."""
+        raw = self._raw
+        return raw is None or any(token in raw for token in tokens)
+
     def reference(self) -> str:
         """'Type/id'; the Bundle fullUrl, or a positional name, when the resource has no id."""
         resource_id = self.json.get("id")

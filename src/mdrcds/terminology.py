@@ -198,6 +198,23 @@ class Terminology:
         """True when at least one value set classifies concepts of this kind."""
         return any(applies_to in vs.applies_to for vs in self.value_sets.values())
 
+    def code_tokens(self, applies_to: str) -> frozenset[bytes] | None:
+        """The JSON string literals (b'"69548-6"') of every code of this kind, when the kind is
+        classified by code only; None when some member may also match by name.
+
+        A resource whose raw JSON contains none of these literals cannot classify, so a caller can
+        skip it without decoding it.
+        """
+        tokens: set[bytes] = set()
+        for value_set in self.value_sets.values():
+            if applies_to not in value_set.applies_to:
+                continue
+            for member in value_set.members:
+                if member.names():
+                    return None
+                tokens.update(f'"{code.code}"'.encode() for code in member.codes)
+        return frozenset(tokens)
+
     def any_match(self, concept: Concept, applies_to: str) -> bool:
         """True when `classify` would find at least one value set."""
         return bool(self.classify(concept, applies_to))
