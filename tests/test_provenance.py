@@ -75,3 +75,10 @@ def test_every_rule_citation_is_verified_and_linkable(rulebook: Rulebook) -> Non
 def test_only_seed_documents_may_lack_a_link(rulebook: Rulebook) -> None:
     for key, citation in rulebook.citations.items():
         assert citation.pmid or citation.doi or citation.url or citation.kind == "seed", key
+
+
+def test_no_citation_text_was_cut_by_a_yaml_comment(rulebook: Rulebook) -> None:
+    # An unquoted ' #' starts a YAML comment and silently drops the rest of a value.
+    for key, citation in rulebook.citations.items():
+        for text in (citation.verified, citation.unverified or "", citation.title):
+            assert text.count("(") == text.count(")"), f"{key}: {text!r} looks truncated"

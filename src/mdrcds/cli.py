@@ -17,6 +17,7 @@ from mdrcds.engine import Engine
 from mdrcds.errors import InputError, MdrcdsError
 from mdrcds.fhir import HOOKS
 from mdrcds.rulebook import check_rulebook, default_rules_dir, load_rulebook
+from mdrcds.ruledocs import catalogue
 from mdrcds.service import Evaluation, evaluate
 
 _COLOURS = {"critical": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;36m"}
@@ -59,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     listing = rules_commands.add_parser("list", help="print the rule catalogue")
     listing.add_argument("--rules", type=Path, default=None)
     listing.set_defaults(handler=_rules_list)
+    docs = rules_commands.add_parser("docs", help="write the rule catalogue pages (default docs/rules)")
+    docs.add_argument("--rules", type=Path, default=None)
+    docs.add_argument("--out", type=Path, default=Path("docs/rules"))
+    docs.set_defaults(handler=_rules_docs)
     return parser
 
 
@@ -152,6 +157,18 @@ def _rules_check(args: argparse.Namespace) -> int:
         return 1
     rulebook = load_rulebook(rules_dir)
     print(f"mdrcds rules check: {len(rulebook.rules)} rules OK ({rulebook.meta.name} {rulebook.version})")
+    return 0
+
+
+def _rules_docs(args: argparse.Namespace) -> int:
+    pages = catalogue(load_rulebook(args.rules))
+    args.out.mkdir(parents=True, exist_ok=True)
+    stale = [p for p in args.out.glob("*.md") if p.name not in pages]
+    for path in stale:
+        path.unlink()
+    for name, text in pages.items():
+        (args.out / name).write_text(text, encoding="utf-8")
+    print(f"mdrcds rules docs: wrote {len(pages)} pages to {args.out}, removed {len(stale)}")
     return 0
 
 
