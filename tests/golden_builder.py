@@ -207,6 +207,26 @@ def implication(rid: str, variant_id: str, significance: str) -> Json:
     }
 
 
+STATUS = {
+    "worsened": ("271299001", "Patient's condition worsened (finding)"),
+    "improved": ("268910001", "Patient's condition improved (finding)"),
+}
+
+
+def disease_status(rid: str, result: str, when: str) -> Json:
+    """An mCODE CancerDiseaseStatus Observation (LOINC 97509-4)."""
+    code, display = STATUS[result]
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "97509-4", "display": "Cancer Disease Progression"}]},
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "effectiveDateTime": when,
+        "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": code, "display": display}]},
+    }
+
+
 def searchset(resources: list[Json]) -> Json:
     return {
         "resourceType": "Bundle",

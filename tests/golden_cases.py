@@ -19,6 +19,7 @@ from golden_builder import (
     condition,
     course,
     daily,
+    disease_status,
     draft,
     implication,
     med,
@@ -910,10 +911,161 @@ separate Observation derived from the variant.""",
     )
 
 
+def progression() -> None:
+    rule = "checkpoint-inhibitor-progression"
+    nivo = med("nivolumab-1", "active", NIVO, "Nivolumab 240 mg IV every 2 weeks", authored="2026-03-01")
+    case(
+        "progression-acquired-nivolumab-patient-view",
+        request(
+            "prog-a",
+            "patient-view",
+            [],
+            [
+                nivo,
+                disease_status("status-1", "improved", "2026-06-01"),
+                disease_status("status-2", "worsened", "2026-10-20"),
+            ],
+        ),
+        [
+            card(
+                rule,
+                "info",
+                summary_contains=["nivolumab", "acquired resistance pattern"],
+                detail_contains=["iRECIST", "PMID 28271869"],
+            )
+        ],
+        """# Patient view: improvement on nivolumab, then worsening: acquired-resistance pattern
+
+mCODE disease status (LOINC 97509-4) improved (268910001) on 2026-06-01 and worsened (271299001) on
+2026-10-20, both after the first nivolumab dose on 2026-03-01. The card asks for confirmation first
+(iRECIST: pseudoprogression).""",
+    )
+    nivo_d = draft("nivolumab-draft", NIVO, "Nivolumab 240 mg IV")
+    first = med("nivolumab-1", "active", NIVO, "Nivolumab 240 mg IV every 2 weeks", authored="2026-05-04")
+    case(
+        "progression-primary-nivolumab-order-select",
+        request(
+            "prog-b", "order-select", [nivo_d], [first, disease_status("status-1", "worsened", "2026-08-10")]
+        ),
+        [card(rule, "info", summary_contains=["nivolumab", "primary resistance pattern"])],
+        """# The next nivolumab dose is selected after worsening with no recorded improvement: primary pattern""",
+    )
+    pem = med(
+        "pembrolizumab-1", "active", PEMBRO, "Pembrolizumab 200 mg IV every 3 weeks", authored="2026-04-01"
+    )
+    case(
+        "progression-pembrolizumab-order-sign",
+        request(
+            "prog-c",
+            "order-sign",
+            [draft("pembro-draft", PEMBRO, "Pembrolizumab 200 mg IV")],
+            [pem, disease_status("status-1", "worsened", "2026-09-15")],
+        ),
+        [card(rule, "info", summary_contains=["pembrolizumab", "primary"])],
+        """# Pembrolizumab about to be signed again after worsening on it""",
+    )
+    case(
+        "progression-before-first-checkpoint-inhibitor",
+        request("prog-d", "patient-view", [], [first, disease_status("status-1", "worsened", "2026-01-15")]),
+        [],
+        """# Worsening before the first checkpoint-inhibitor dose is not resistance to it: no card""",
+        negative_for=rule,
+    )
+    case(
+        "progression-improved-only",
+        request("prog-e", "patient-view", [], [nivo, disease_status("status-1", "improved", "2026-06-01")]),
+        [],
+        """# Improvement on nivolumab: no card""",
+        negative_for=rule,
+    )
+
+
+def mdr_phenotype() -> None:
+    rule = "possible-mdr-phenotype-sequential-pgp-substrates"
+    pacli = med(
+        "paclitaxel-1",
+        "completed",
+        ("56946", "paclitaxel"),
+        "Paclitaxel 175 mg/m2 IV",
+        authored="2025-01-10",
+        dosageInstruction=course("2025-01-10", "2025-05-30"),
+    )
+    doce = med(
+        "docetaxel-1",
+        "completed",
+        ("72962", "docetaxel"),
+        "Docetaxel 75 mg/m2 IV",
+        authored="2025-09-01",
+        dosageInstruction=course("2025-09-01", "2026-02-15"),
+    )
+    case(
+        "mdr-phenotype-paclitaxel-docetaxel-patient-view",
+        request(
+            "mdr-a", "patient-view", [], [pacli, doce, disease_status("status-1", "worsened", "2026-10-02")]
+        ),
+        [
+            card(
+                rule,
+                "info",
+                summary_contains=["docetaxel, paclitaxel", "possible MDR1-mediated"],
+                detail_contains=["Evidence: preclinical", "doi:10.1038/nrc706"],
+            )
+        ],
+        """# Worsening after paclitaxel and then docetaxel
+
+Two distinct P-gp-substrate agents (Scripture & Figg 2006) were started before the worsened disease
+status, so the possible MDR-phenotype card fires. It is worded as a hypothesis resting on laboratory
+evidence.""",
+    )
+    again = med(
+        "paclitaxel-2",
+        "completed",
+        ("56946", "paclitaxel"),
+        "Paclitaxel 80 mg/m2 weekly IV",
+        authored="2025-09-01",
+    )
+    case(
+        "mdr-phenotype-one-agent-only",
+        request(
+            "mdr-b", "patient-view", [], [pacli, again, disease_status("status-1", "worsened", "2026-10-02")]
+        ),
+        [],
+        """# Two paclitaxel courses are one agent: no card""",
+        negative_for=rule,
+    )
+    case(
+        "mdr-phenotype-agents-after-progression",
+        request(
+            "mdr-c",
+            "patient-view",
+            [],
+            [
+                dict(pacli, authoredOn="2026-11-01", dosageInstruction=course("2026-11-01", "2026-11-20")),
+                dict(doce, authoredOn="2026-11-10", dosageInstruction=course("2026-11-10", "2026-11-20")),
+                disease_status("status-1", "worsened", "2026-10-02"),
+            ],
+        ),
+        [],
+        """# The P-gp substrates were started after the worsening: no card""",
+        negative_for=rule,
+    )
+
+
 def build() -> dict[str, tuple[Json, Json, str]]:
     """Every case, by directory name."""
     CASES.clear()
-    for add in (mdr1_and_pgp, investigational, ppi, transplant, autoimmune, steroids, antibiotics, variants):
+    for add in (
+        mdr1_and_pgp,
+        investigational,
+        ppi,
+        transplant,
+        autoimmune,
+        steroids,
+        antibiotics,
+        variants,
+        progression,
+        mdr_phenotype,
+    ):
         add()
     return CASES
 

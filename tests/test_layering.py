@@ -12,7 +12,17 @@ import mdrcds
 PACKAGE = Path(mdrcds.__file__).parent
 OWNERS = {"fhir.resources": {"fhir"}, "durable": {"engine"}, "msgspec": {"fhir"}}
 FORBIDDEN_EVERYWHERE = ("fastapi", "sqlmodel", "httpx", "sqlalchemy")
-PURE = {"facts", "terminology", "rulebook", "ruleschema", "findings", "citations", "cards", "dosage"}
+PURE = {
+    "derived",
+    "facts",
+    "terminology",
+    "rulebook",
+    "ruleschema",
+    "findings",
+    "citations",
+    "cards",
+    "dosage",
+}
 
 
 def imports_of(path: Path) -> set[str]:

@@ -11,9 +11,10 @@ pure: it reads JSON dicts and calls the validator it is given.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 
+from mdrcds.derived import derive
 from mdrcds.dosage import daily_dose_mg
 from mdrcds.errors import InputFormatError
 from mdrcds.fhir import FhirInput, JsonObject, Resource
@@ -38,6 +39,10 @@ ENGINE_FIELDS: Mapping[str, type | tuple[type, ...]] = {
     "gene": str,
     "significance": str,
     "first_in_class": bool,
+    "result": str,
+    "after_first_checkpoint_inhibitor": bool,
+    "resistance_pattern": str,
+    "prior_pgp_substrates": (int, float),
 }
 """Fact fields a rule pattern may test, with their types."""
 
@@ -113,7 +118,7 @@ class Fact:
             )
         how = f"matched by code {self.matched_code}" if self.matched_by == "code" else "matched by name only"
         status = "draft order" if self.draft else self.status
-        details = ", ".join(str(self.attributes[k]) for k in ("gene", "significance") if k in self.attributes)
+        details = ", ".join(str(self.attributes[k]) for k in ("gene", "significance", "result") if k in self.attributes)
         label = f"{self.label}: {details}" if details else self.label
         return f"{label} ({self.source}, {status}{dates}; {how})"
 
@@ -174,7 +179,7 @@ def extract_facts(
     builder = _Builder(fhir_input, terminology, now, validate)
     for resource in fhir_input.resources:
         builder.add(resource)
-    facts = _with_first_in_class(_with_implied_significance(builder.facts, builder.implications))
+    facts = derive(builder.facts, builder.implications)
     unique = {fact.id: fact for fact in facts}
     return FactSet(
         facts=sorted(unique.values(), key=lambda f: f.id),
@@ -378,6 +383,10 @@ class _Builder:
         value_code = _first_code(resource.get("valueCodeableConcept"))
         if value_code:
             values["value_code"] = value_code
+            value = concept_of(resource.get("valueCodeableConcept"))
+            results = self.terminology.classify(value, "observation-value") if value else []
+            if results:
+                values["result"] = results[0].member.name
         quantity = resource.get("valueQuantity")
         if isinstance(quantity, dict) and isinstance(quantity.get("value"), int | float):
             values["value"] = quantity["value"]
@@ -397,50 +406,6 @@ class _Builder:
                 known = self.terminology.classify(value, "significance")
                 values["significance"] = known[0].member.name if known else value.label()
         return values
-
-
-_VOID_EXPOSURE = frozenset({"cancelled", "entered-in-error", "not-taken"})
-
-
-def _with_implied_significance(facts: list[Fact], implications: list[tuple[list[str], str]]) -> list[Fact]:
-    """Give variant facts the clinical significance of the implication Observations derived from them.
-
-    Genomics Reporting STU3 and mCODE STU4 put significance (LOINC 53037-8) on a separate
-    diagnostic-implication Observation whose derivedFrom points at the variant; older reports put it
-    on the variant itself, which `_observation_values` already reads and which is kept as it is.
-    """
-    implied: dict[str, str] = {}
-    for references, significance in implications:
-        for reference in references:
-            implied.setdefault(reference, significance)
-    return [
-        replace(fact, attributes={**fact.attributes, "significance": implied[fact.source]})
-        if fact.kind == "observation" and fact.source in implied and "significance" not in fact.attributes
-        else fact
-        for fact in facts
-    ]
-
-
-def _with_first_in_class(facts: list[Fact]) -> list[Fact]:
-    """Mark each medication fact that is the patient's first exposure to its class (earliest start).
-
-    Cancelled, entered-in-error and not-taken records are not exposures. An order with no date is
-    first only when the class has no dated exposure at all.
-    """
-    earliest: dict[str, date | None] = {}
-    for fact in facts:
-        if fact.kind != "medication" or fact.status in _VOID_EXPOSURE:
-            continue
-        known = earliest.get(fact.value_set)
-        if fact.value_set not in earliest or (fact.start and (known is None or fact.start < known)):
-            earliest[fact.value_set] = fact.start
-    marked = []
-    for fact in facts:
-        if fact.kind == "medication":
-            first = fact.status not in _VOID_EXPOSURE and fact.start == earliest.get(fact.value_set)
-            fact = replace(fact, attributes={**fact.attributes, "first_in_class": first})
-        marked.append(fact)
-    return marked
 
 
 def _merge(groups: Iterable[list[ClassMatch]]) -> list[ClassMatch]:

@@ -32,7 +32,14 @@ from mdrcds.terminology import SYSTEM_URIS, Code, Member, Terminology, ValueSet
 MAX_PATTERNS_PER_RULE = 16  # durable-rules MAX_MESSAGE_FRAMES
 MAX_FIELDS_PER_PATTERN = 200  # well under durable-rules' 255 properties per fact
 OVERRIDE_REASON_SYSTEM = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
-TEMPLATE_ATTRIBUTES = ("label", "gene", "significance", "target")
+TEMPLATE_ATTRIBUTES = (
+    "label",
+    "gene",
+    "significance",
+    "target",
+    "resistance_pattern",
+    "prior_pgp_substrate_names",
+)
 FACT_KINDS = ("medication", "condition", "observation", "procedure")
 _STRONG_GRADES = ("label", "guideline")
 _M = TypeVar("_M", bound=pydantic.BaseModel)
@@ -199,7 +206,11 @@ def _value_set(path: Path, data: Any, problems: list[str]) -> ValueSet | None:
             )
         )
     applies_to = data["applies_to"] if isinstance(data["applies_to"], list) else [data["applies_to"]]
-    unknown = [str(kind) for kind in applies_to if kind not in (*FACT_KINDS, "gene", "route", "significance")]
+    unknown = [
+        str(kind)
+        for kind in applies_to
+        if kind not in (*FACT_KINDS, "gene", "route", "significance", "observation-value")
+    ]
     if unknown:
         problems.append(f"{path}: applies_to: unknown kind(s) {', '.join(unknown)}")
     return ValueSet(
