@@ -118,7 +118,8 @@ class Fact:
             )
         how = f"matched by code {self.matched_code}" if self.matched_by == "code" else "matched by name only"
         status = "draft order" if self.draft else self.status
-        details = ", ".join(str(self.attributes[k]) for k in ("gene", "significance", "result") if k in self.attributes)
+        shown = ("gene", "significance", "result")
+        details = ", ".join(str(self.attributes[k]) for k in shown if k in self.attributes)
         label = f"{self.label}: {details}" if details else self.label
         return f"{label} ({self.source}, {status}{dates}; {how})"
 
