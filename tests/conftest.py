@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mdrcds.engine import Engine
+from mdrcds.facts import Fact
 from mdrcds.rulebook import Rulebook, load_rulebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,3 +84,31 @@ def hook_request(
             "medicationRequests": bundle(prefetch or []),
         },
     }
+
+
+def medication_fact(
+    source: str,
+    value_set: str,
+    member: str,
+    *,
+    status: str = "active",
+    current: bool = True,
+    start: date | None = None,
+    draft: bool = False,
+    systemic: bool = True,
+) -> Fact:
+    """A medication fact as the fact layer would make it, for tests below the fact layer."""
+    return Fact(
+        id=f"{source}#{value_set}:{member}",
+        kind="medication",
+        value_set=value_set,
+        member=member,
+        source=source,
+        label=member,
+        status=status,
+        current=current,
+        matched_by="code",
+        start=start,
+        draft=draft,
+        attributes={"systemic": systemic},
+    )

@@ -2,23 +2,13 @@ from __future__ import annotations
 
 from datetime import date
 
+from conftest import medication_fact
 from mdrcds.derived import with_progression_context
 from mdrcds.facts import Fact
 
 
 def medication(source: str, value_set: str, member: str, start: date, status: str = "completed") -> Fact:
-    return Fact(
-        f"{source}#{value_set}:{member}",
-        "medication",
-        value_set,
-        member,
-        source,
-        member,
-        status,
-        False,
-        "code",
-        start=start,
-    )
+    return medication_fact(source, value_set, member, status=status, current=False, start=start)
 
 
 def status(source: str, result: str, when: date) -> Fact:

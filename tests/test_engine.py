@@ -5,6 +5,7 @@ import sys
 import textwrap
 from datetime import date
 
+from conftest import medication_fact
 from mdrcds.engine import Engine, compile_pattern
 from mdrcds.facts import Fact
 from mdrcds.rulebook import Rulebook
@@ -13,18 +14,9 @@ MDR1 = "mdr1-inhibitor-with-immunotherapy"
 
 
 def fact(source: str, value_set: str, member: str, current: bool = True, systemic: bool = True) -> Fact:
-    return Fact(
-        id=f"{source}#{value_set}:{member}",
-        kind="medication",
-        value_set=value_set,
-        member=member,
-        source=source,
-        label=member,
-        status="active" if current else "stopped",
-        current=current,
-        matched_by="code",
-        start=date(2026, 1, 1),
-        attributes={"systemic": systemic},
+    status = "active" if current else "stopped"
+    return medication_fact(
+        source, value_set, member, status=status, current=current, start=date(2026, 1, 1), systemic=systemic
     )
 
 

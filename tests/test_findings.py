@@ -5,6 +5,7 @@ from datetime import date
 
 import pytest
 
+from conftest import medication_fact
 from mdrcds.facts import Fact
 from mdrcds.findings import Focus, Match, build_findings, holds
 from mdrcds.rulebook import Rulebook
@@ -13,20 +14,8 @@ from mdrcds.ruleschema import Predicate
 MDR1 = "mdr1-inhibitor-with-immunotherapy"
 
 
-def fact(source: str, value_set: str, member: str, start: date | None = None, draft: bool = False) -> Fact:
-    return Fact(
-        f"{source}#{value_set}:{member}",
-        "medication",
-        value_set,
-        member,
-        source,
-        member,
-        "active",
-        True,
-        "code",
-        start=start,
-        draft=draft,
-    )
+def fact(source: str, value_set: str, member: str, start: date | None = None) -> Fact:
+    return medication_fact(source, value_set, member, start=start)
 
 
 def test_focus_per_hook() -> None:
