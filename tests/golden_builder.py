@@ -227,6 +227,28 @@ def disease_status(rid: str, result: str, when: str) -> Json:
     }
 
 
+def digoxin_level(rid: str, when: str, value: float) -> Json:
+    """A serum digoxin level (LOINC 10535-3)."""
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {
+            "coding": [
+                {"system": LOINC, "code": "10535-3", "display": "Digoxin [Mass/volume] in Serum or Plasma"}
+            ]
+        },
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "effectiveDateTime": when,
+        "valueQuantity": {
+            "value": value,
+            "unit": "ng/mL",
+            "system": "http://unitsofmeasure.org",
+            "code": "ng/mL",
+        },
+    }
+
+
 def searchset(resources: list[Json]) -> Json:
     return {
         "resourceType": "Bundle",

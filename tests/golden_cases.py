@@ -19,6 +19,7 @@ from golden_builder import (
     condition,
     course,
     daily,
+    digoxin_level,
     disease_status,
     draft,
     implication,
@@ -284,6 +285,88 @@ both.""",
 The same pembrolizumab + verapamil case written in R5 (`medication.concept`), evaluated with
 `--fhir-version R5`.""",
         fhir_version="R5",
+    )
+
+
+def narrow_therapeutic_index() -> None:
+    rule = "pgp-inhibitor-with-narrow-therapeutic-index-substrate"
+    digoxin = med(
+        "digoxin-1",
+        "active",
+        ("3407", "digoxin"),
+        "Digoxin 0.125 mg oral tablet daily",
+        authored="2024-02-01",
+    )
+    amio = med(
+        "amiodarone-1",
+        "active",
+        ("703", "amiodarone"),
+        "Amiodarone 200 mg oral tablet daily",
+        authored="2026-11-01",
+    )
+    case(
+        "nti-digoxin-amiodarone-recent-level-patient-view",
+        request(
+            "nti-a", "patient-view", [], [digoxin, amio, digoxin_level("dig-level-1", "2026-11-13", 1.1)]
+        ),
+        [
+            card(
+                rule,
+                "warning",
+                summary_contains=["amiodarone", "digoxin"],
+                detail_contains=[
+                    "Digoxin level (LOINC 10535-3) in the last 14 days: 1.1 ng/mL on 2026-11-13",
+                    "Evidence: observational",
+                ],
+            )
+        ],
+        """# Patient view: amiodarone with digoxin, level checked 10 days ago
+
+The card states the most recent digoxin level (LOINC 10535-3) in the last 14 days.""",
+    )
+    clari = draft(
+        "clarithromycin-draft", ("21212", "clarithromycin"), "Clarithromycin 500 mg oral tablet twice daily"
+    )
+    case(
+        "nti-clarithromycin-selected-digoxin-no-level-order-select",
+        request(
+            "nti-b", "order-select", [clari], [digoxin, digoxin_level("dig-level-old", "2026-09-01", 0.8)]
+        ),
+        [
+            card(
+                rule,
+                "warning",
+                summary_contains=["clarithromycin", "digoxin"],
+                detail_contains=["in the last 14 days: none in the data sent"],
+                suggestion_labels=["Remove the draft order for clarithromycin"],
+            )
+        ],
+        """# Clarithromycin selected for a patient on digoxin; the last level is older than 14 days
+
+The level from 2026-09-01 is outside the window, so the card says none was found.""",
+    )
+    dabi = med(
+        "dabigatran-1",
+        "active",
+        ("1037042", "dabigatran etexilate"),
+        "Dabigatran etexilate 150 mg oral capsule twice daily",
+        authored="2025-05-01",
+    )
+    vera = draft("verapamil-draft", ("11170", "verapamil"), "Verapamil 80 mg oral tablet three times daily")
+    case(
+        "nti-verapamil-draft-dabigatran-order-sign",
+        request("nti-c", "order-sign", [vera], [dabi]),
+        [card(rule, "warning", summary_contains=["verapamil", "dabigatran"])],
+        """# Verapamil about to be signed for a patient on dabigatran
+
+There is no digoxin in this match, so the card shows no digoxin-level line.""",
+    )
+    case(
+        "nti-digoxin-stopped",
+        request("nti-d", "patient-view", [], [dict(digoxin, status="stopped"), amio]),
+        [],
+        """# Digoxin was stopped: no card""",
+        negative_for=rule,
     )
 
 
@@ -1056,6 +1139,7 @@ def build() -> dict[str, tuple[Json, Json, str]]:
     CASES.clear()
     for add in (
         mdr1_and_pgp,
+        narrow_therapeutic_index,
         investigational,
         ppi,
         transplant,

@@ -83,6 +83,16 @@ def set_path(data: dict[str, object], dotted: str, value: object) -> None:
         ("card.override_reasons", ["not-a-reason"], "card.override_reasons: unknown code 'not-a-reason'"),
         ("evidence.grade", "anecdote", "evidence.grade: Input should be"),
         ("hooks", ["patient-view", "encounter-start"], "hooks.1: Input should be"),
+        (
+            "card.context",
+            [{"label": "x", "class": "nope", "within_days": 14}],
+            "card.context[0].class: unknown value set 'nope'",
+        ),
+        (
+            "card.context",
+            [{"label": "x", "class": "digoxin-level", "within_days": 14, "alias": "who"}],
+            "card.context[0].alias: unknown alias 'who'",
+        ),
     ],
 )
 def test_lint_names_file_rule_and_field(rules_copy: Path, dotted: str, value: object, message: str) -> None:

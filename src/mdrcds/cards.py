@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import string
 import uuid
+from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Any
 
 from mdrcds.facts import Fact
@@ -79,8 +81,14 @@ def summary_of(finding: Finding) -> str:
     return summary
 
 
-def build_card(finding: Finding, rulebook: Rulebook, hook_instance: str | None) -> Card:
-    """One CDS Hooks card for a finding."""
+def build_card(
+    finding: Finding,
+    rulebook: Rulebook,
+    hook_instance: str | None,
+    facts: Sequence[Fact] = (),
+    now: date | None = None,
+) -> Card:
+    """One CDS Hooks card for a finding; `facts` and `now` feed the rule's context lines."""
     rule = finding.rule
     citations = [rulebook.citations[key] for key in rule.citations]
     card_id = card_uuid(rule.id, rule.version, finding.fact_ids(), hook_instance)
@@ -88,7 +96,7 @@ def build_card(finding: Finding, rulebook: Rulebook, hook_instance: str | None) 
         "uuid": card_id,
         "summary": summary_of(finding),
         "indicator": rule.indicator,
-        "detail": _detail(finding, [c.reference() for c in citations]),
+        "detail": _detail(finding, [c.reference() for c in citations], _context_lines(finding, facts, now)),
         "source": {
             "label": rulebook.meta.source_label,
             "url": rule.card.source_url or citations[0].primary_url(),
@@ -116,7 +124,38 @@ def build_card(finding: Finding, rulebook: Rulebook, hook_instance: str | None) 
     return card
 
 
-def _detail(finding: Finding, references: list[str]) -> str:
+def _context_lines(finding: Finding, facts: Sequence[Fact], now: date | None) -> list[str]:
+    lines = []
+    for context in finding.rule.card.context:
+        if context.alias and context.if_member:
+            members = {fact.member for fact in finding.facts_of(context.alias)}
+            if not members & set(context.if_member):
+                continue
+        recent = [
+            fact
+            for fact in facts
+            if fact.value_set == context.value_set
+            and fact.current
+            and fact.start is not None
+            and now is not None
+            and now - timedelta(days=context.within_days) <= fact.start <= now
+        ]
+        if recent:
+            latest = max(recent, key=lambda fact: (fact.start or date.min, fact.id))
+            value = latest.attributes.get("value")
+            shown = (
+                f"{value} {latest.attributes.get('unit', '')}".strip()
+                if value is not None
+                else "result on record"
+            )
+            found = f"{shown} on {latest.start} ({latest.source})"
+        else:
+            found = "none in the data sent"
+        lines.append(f"- {context.label} in the last {context.within_days} days: {_escape(found)}")
+    return lines
+
+
+def _detail(finding: Finding, references: list[str], context: list[str]) -> str:
     rule = finding.rule
 
     def text(template: str) -> str:
@@ -135,6 +174,8 @@ def _detail(finding: Finding, references: list[str]) -> str:
     for alias in rule.when.all:
         for fact in finding.facts_of(alias):
             lines.append(f"- {_escape(fact.describe())}")
+    if context:
+        lines += ["", "**Context**", "", *context]
     lines += ["", f"**Recommendation.** {text(rule.card.recommendation)}", "", "**References**", ""]
     lines += [f"{number}. {reference}" for number, reference in enumerate(references, start=1)]
     return "\n".join(line.rstrip() for line in lines)

@@ -276,6 +276,13 @@ def _lint_rule(
             yield f"card.suggestions[{index}].remove_draft: unknown alias {suggestion.remove_draft!r}"
     for field_name, text in rule.card.texts().items():
         yield from _lint_template(f"card.{field_name}", text, aliases)
+    for index, line in enumerate(rule.card.context):
+        if line.value_set not in terminology.value_sets:
+            yield f"card.context[{index}].class: unknown value set {line.value_set!r}"
+        if line.alias is not None and line.alias not in aliases:
+            yield f"card.context[{index}].alias: unknown alias {line.alias!r}"
+        if line.if_member and line.alias is None:
+            yield f"card.context[{index}].if_member: needs an alias"
     yield from _lint_wording(rule)
 
 

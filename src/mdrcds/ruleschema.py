@@ -104,6 +104,18 @@ class Suggestion(_Strict):
     remove_draft: str
 
 
+class ContextLine(_Strict):
+    """A line of context in the card detail: the most recent fact of `class` in the last
+    `within_days` days, or a statement that the data sent holds none. With `if_member`, the line is
+    shown only when the finding's `alias` matched one of those members."""
+
+    label: str
+    value_set: str = Field(alias="class")
+    within_days: int = Field(ge=1)
+    alias: str | None = None
+    if_member: list[str] = Field(default_factory=list)
+
+
 class CardTemplate(_Strict):
     """Card text. `{alias}` renders the matched drugs or findings of that alias; `{alias.label}` their
     product or resource text. Detail follows the PDDI minimum-information order."""
@@ -113,6 +125,7 @@ class CardTemplate(_Strict):
     mechanism: str
     recommendation: str
     suggestions: list[Suggestion] = Field(default_factory=list)
+    context: list[ContextLine] = Field(default_factory=list)
     override_reasons: list[str] | None = None
     source_url: str | None = None
 

@@ -60,7 +60,7 @@ def evaluate(
     matches = engine.run(fact_set.facts)
     focus = Focus.for_hook(fhir_input.hook, fhir_input.selection_refs, fhir_input.draft_refs)
     findings = build_findings(matches, fact_set.by_id(), rulebook.rules, fhir_input.hook, focus)
-    cards = [build_card(finding, rulebook, fhir_input.hook_instance) for finding in findings]
+    cards = [build_card(f, rulebook, fhir_input.hook_instance, fact_set.facts, now) for f in findings]
     return Evaluation(
         source=source,
         hook=fhir_input.hook,
