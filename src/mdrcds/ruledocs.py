@@ -86,6 +86,10 @@ def rule_page(rule: Rule, rulebook: Rulebook) -> str:
         f"- **Suggestion:** {s.label} (deletes the draft order of `{s.remove_draft}`)"
         for s in card.suggestions
     ]
+    for line in card.context:
+        condition = f" (when `{line.alias}` is {', '.join(line.if_member)})" if line.if_member else ""
+        latest = f"the latest `{line.value_set}` in the last {line.within_days} days"
+        lines.append(f"- **Context:** {line.label}: {latest}{condition}")
     reasons = card.override_reasons or rulebook.meta.override_reasons
     lines.append("- **Override reasons:** " + "; ".join(rulebook.override_reasons[code] for code in reasons))
     lines += ["", "## References", ""]
