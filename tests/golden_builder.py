@@ -162,6 +162,19 @@ def significance_component(significance: str) -> Json:
     }
 
 
+def observation(rid: str, system: str, code: str, display: str, when: str, **value: Any) -> Json:
+    """A final Observation of the patient, with its value element(s) as keyword arguments."""
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {"coding": [{"system": system, "code": code, "display": display}]},
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "effectiveDateTime": when,
+        **value,
+    }
+
+
 def variant(rid: str, gene: str, significance: str | None) -> Json:
     """A variant Observation; with `significance`, the older style that carries 53037-8 on the variant."""
     components = [
@@ -174,16 +187,15 @@ def variant(rid: str, gene: str, significance: str | None) -> Json:
     ]
     if significance:
         components.append(significance_component(significance))
-    return {
-        "resourceType": "Observation",
-        "id": rid,
-        "status": "final",
-        "code": {"coding": [{"system": LOINC, "code": "69548-6", "display": "Genetic variant assessment"}]},
-        "subject": {"reference": f"Patient/{PATIENT}"},
-        "effectiveDateTime": "2026-08-14",
-        "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA9633-4", "display": "Present"}]},
-        "component": components,
-    }
+    return observation(
+        rid,
+        LOINC,
+        "69548-6",
+        "Genetic variant assessment",
+        "2026-08-14",
+        valueCodeableConcept={"coding": [{"system": LOINC, "code": "LA9633-4", "display": "Present"}]},
+        component=components,
+    )
 
 
 def implication(rid: str, variant_id: str, significance: str) -> Json:
@@ -216,37 +228,22 @@ STATUS = {
 def disease_status(rid: str, result: str, when: str) -> Json:
     """An mCODE CancerDiseaseStatus Observation (LOINC 97509-4)."""
     code, display = STATUS[result]
-    return {
-        "resourceType": "Observation",
-        "id": rid,
-        "status": "final",
-        "code": {"coding": [{"system": LOINC, "code": "97509-4", "display": "Cancer Disease Progression"}]},
-        "subject": {"reference": f"Patient/{PATIENT}"},
-        "effectiveDateTime": when,
-        "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": code, "display": display}]},
-    }
+    return observation(
+        rid,
+        LOINC,
+        "97509-4",
+        "Cancer Disease Progression",
+        when,
+        valueCodeableConcept={"coding": [{"system": SNOMED, "code": code, "display": display}]},
+    )
 
 
 def digoxin_level(rid: str, when: str, value: float) -> Json:
     """A serum digoxin level (LOINC 10535-3)."""
-    return {
-        "resourceType": "Observation",
-        "id": rid,
-        "status": "final",
-        "code": {
-            "coding": [
-                {"system": LOINC, "code": "10535-3", "display": "Digoxin [Mass/volume] in Serum or Plasma"}
-            ]
-        },
-        "subject": {"reference": f"Patient/{PATIENT}"},
-        "effectiveDateTime": when,
-        "valueQuantity": {
-            "value": value,
-            "unit": "ng/mL",
-            "system": "http://unitsofmeasure.org",
-            "code": "ng/mL",
-        },
-    }
+    quantity = {"value": value, "unit": "ng/mL", "system": "http://unitsofmeasure.org", "code": "ng/mL"}
+    return observation(
+        rid, LOINC, "10535-3", "Digoxin [Mass/volume] in Serum or Plasma", when, valueQuantity=quantity
+    )
 
 
 def searchset(resources: list[Json]) -> Json:
