@@ -14,6 +14,11 @@ from mdrcds.rulebook import Rulebook
 from mdrcds.terminology import Code, Member, Terminology, ValueSet
 
 
+def code_only(value_set: str, kind: str, member: str, system: str, code: str) -> ValueSet:
+    """A one-member value set that classifies by a single code (no name matching)."""
+    return ValueSet(value_set, value_set, (kind,), (Member(member, (Code(system, code),), match_name=False),))
+
+
 def facts_of(document: dict[str, Any], terminology: Terminology, now: date = NOW) -> list[Fact]:
     return extract_facts(read_bytes(orjson.dumps(document)), terminology, now, validator("R4")).facts
 
@@ -160,15 +165,8 @@ def test_two_patients_are_refused(rulebook: Rulebook) -> None:
 def observation_terminology() -> Terminology:
     return Terminology(
         [
-            ValueSet(
-                "variant",
-                "Variants",
-                ("observation",),
-                (Member("variant", (Code("loinc", "69548-6"),), match_name=False),),
-            ),
-            ValueSet(
-                "jak", "Genes", ("gene",), (Member("JAK1", (Code("hgnc", "HGNC:6190"),), match_name=False),)
-            ),
+            code_only("variant", "observation", "variant", "loinc", "69548-6"),
+            code_only("jak", "gene", "JAK1", "hgnc", "HGNC:6190"),
             ValueSet(
                 "sig",
                 "Significance",
@@ -207,16 +205,7 @@ def test_observation_components_give_gene_and_significance() -> None:
 
 
 def test_condition_status_and_refuted() -> None:
-    terminology = Terminology(
-        [
-            ValueSet(
-                "nsclc",
-                "NSCLC",
-                ("condition",),
-                (Member("NSCLC", (Code("snomed", "254637007"),), match_name=False),),
-            )
-        ]
-    )
+    terminology = Terminology([code_only("nsclc", "condition", "NSCLC", "snomed", "254637007")])
 
     def condition(cid: str, clinical: str, verification: str = "confirmed", **extra: Any) -> dict[str, Any]:
         return {
@@ -280,18 +269,8 @@ def test_first_in_class_is_the_earliest_exposure(rulebook: Rulebook) -> None:
 def test_significance_from_a_diagnostic_implication_observation() -> None:
     terminology = Terminology(
         [
-            ValueSet(
-                "variant",
-                "Variants",
-                ("observation",),
-                (Member("v", (Code("loinc", "69548-6"),), match_name=False),),
-            ),
-            ValueSet(
-                "implication",
-                "Implications",
-                ("observation",),
-                (Member("i", (Code("genomics-tbd", "diagnostic-implication"),), match_name=False),),
-            ),
+            code_only("variant", "observation", "v", "loinc", "69548-6"),
+            code_only("implication", "observation", "i", "genomics-tbd", "diagnostic-implication"),
         ]
     )
     variant = {

@@ -178,14 +178,6 @@ class FhirInput:
         return index
 
 
-def parse_json(data: bytes | str, source: str) -> Any:
-    """Parse JSON text; a malformed document raises InputFormatError naming the source and position."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise InputFormatError(f"{source}: not valid JSON ({exc})") from None
-
-
 def read_bytes(
     data: bytes | str, *, source: str = "<input>", default_hook: str = "patient-view"
 ) -> FhirInput:

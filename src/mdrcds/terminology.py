@@ -158,6 +158,8 @@ class Terminology:
                     names = self._by_name.setdefault(kind, {})
                     for name in member.names():
                         names.setdefault(normalise_name(name).strip(), []).append((value_set, member))
+        kinds = {kind for value_set in self.value_sets.values() for kind in value_set.applies_to}
+        self._code_tokens = {kind: self._tokens_for(kind) for kind in kinds}
         self._patterns = {
             applies_to: re.compile(
                 r"(?<= )(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?= )"
@@ -196,15 +198,18 @@ class Terminology:
 
     def classifies(self, applies_to: str) -> bool:
         """True when at least one value set classifies concepts of this kind."""
-        return any(applies_to in vs.applies_to for vs in self.value_sets.values())
+        return applies_to in self._code_tokens
 
     def code_tokens(self, applies_to: str) -> frozenset[bytes] | None:
         """The JSON string literals (b'"69548-6"') of every code of this kind, when the kind is
         classified by code only; None when some member may also match by name.
 
         A resource whose raw JSON contains none of these literals cannot classify, so a caller can
-        skip it without decoding it.
+        skip it without decoding it. Computed once, when the terminology is built.
         """
+        return self._code_tokens.get(applies_to, frozenset())
+
+    def _tokens_for(self, applies_to: str) -> frozenset[bytes] | None:
         tokens: set[bytes] = set()
         for value_set in self.value_sets.values():
             if applies_to not in value_set.applies_to:
