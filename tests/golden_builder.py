@@ -138,6 +138,7 @@ GENES = {
     "B2M": "HGNC:914",
     "STK11": "HGNC:11389",
     "PTEN": "HGNC:9588",
+    "ABCB1": "HGNC:40",
 }
 SIGNIFICANCE = {
     "pathogenic": ("LA6668-3", "Pathogenic"),
@@ -173,6 +174,39 @@ def observation(rid: str, system: str, code: str, display: str, when: str, **val
         "effectiveDateTime": when,
         **value,
     }
+
+
+def copy_number_variant(rid: str, gene: str, style: str) -> Json:
+    """A copy-number variant Observation in one of three published styles.
+
+    'gr-gain': Genomics Reporting STU3, change type LOINC 48019-4 = SO:0001742 copy_number_gain.
+    'mcode-gain': mCODE STU4's MYCN example, GR 'molecular-consequence' component, SO URI with a slash.
+    'gr-cnv': GR STU3's official ExampleSomaticCNV: SO:0001019 copy_number_variation, copy number 3.
+    """
+    so = "http://www.sequenceontology.org"
+    change_code = {"system": LOINC, "code": "48019-4", "display": "DNA change type"}
+    change = {"system": so, "code": "SO:0001742", "display": "copy_number_gain"}
+    extra: list[Json] = []
+    if style == "mcode-gain":
+        change_code = {
+            "system": "http://hl7.org/fhir/uv/genomics-reporting/CodeSystem/tbd-codes-cs",
+            "code": "molecular-consequence",
+        }
+        change = {"system": so + "/", "code": "SO:0001742", "display": "copy_number_gain"}
+    elif style == "gr-cnv":
+        change = {"system": so, "code": "SO:0001019", "display": "copy_number_variation"}
+        extra = [
+            {
+                "code": {"coding": [{"system": LOINC, "code": "82155-3"}]},
+                "valueQuantity": {"value": 3, "system": "http://unitsofmeasure.org", "code": "1"},
+            }
+        ]
+    resource = variant(rid, gene, None)
+    resource["component"] += [
+        {"code": {"coding": [change_code]}, "valueCodeableConcept": {"coding": [change]}}
+    ]
+    resource["component"] += extra
+    return resource
 
 
 def variant(rid: str, gene: str, significance: str | None) -> Json:

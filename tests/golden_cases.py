@@ -17,6 +17,7 @@ from golden_builder import (
     card,
     case,
     condition,
+    copy_number_variant,
     course,
     daily,
     digoxin_level,
@@ -1134,6 +1135,81 @@ evidence.""",
     )
 
 
+def abcb1_gain() -> None:
+    rule = "abcb1-overexpression-with-pgp-substrate-chemotherapy"
+    pacli = med(
+        "paclitaxel-1",
+        "active",
+        ("56946", "paclitaxel"),
+        "Paclitaxel 175 mg/m2 IV every 3 weeks",
+        authored="2026-09-01",
+    )
+    case(
+        "abcb1-gain-paclitaxel-patient-view",
+        request("abcb1-a", "patient-view", [], [pacli, copy_number_variant("abcb1-var", "ABCB1", "gr-gain")]),
+        [
+            card(
+                rule,
+                "warning",
+                summary_contains=["ABCB1 copy-number gain", "paclitaxel"],
+                detail_contains=["Evidence: preclinical", "not a contraindication", "doi:10.1038/nrc706"],
+            )
+        ],
+        """# Patient view: ABCB1 copy-number gain with active paclitaxel
+
+Genomics Reporting STU3 style: the variant's DNA change type (LOINC 48019-4) is SO:0001742
+copy_number_gain. The evidence is preclinical, so the card is worded as a possible loss of efficacy.""",
+    )
+    case(
+        "abcb1-gain-doxorubicin-order-select",
+        request(
+            "abcb1-b",
+            "order-select",
+            [draft("doxorubicin-draft", ("3639", "doxorubicin"), "Doxorubicin 60 mg/m2 IV")],
+            [copy_number_variant("abcb1-var", "ABCB1", "mcode-gain")],
+        ),
+        [card(rule, "warning", summary_contains=["ABCB1", "doxorubicin"])],
+        """# Doxorubicin selected with an ABCB1 copy-number gain (mCODE STU4 style)
+
+mCODE STU4's MYCN example codes the change with the Genomics Reporting 'molecular-consequence'
+component and spells the Sequence Ontology URI with a trailing slash; both are read.""",
+    )
+    case(
+        "abcb1-gain-docetaxel-order-sign",
+        request(
+            "abcb1-c",
+            "order-sign",
+            [draft("docetaxel-draft", ("72962", "docetaxel"), "Docetaxel 75 mg/m2 IV")],
+            [copy_number_variant("abcb1-var", "ABCB1", "gr-gain")],
+        ),
+        [card(rule, "warning", summary_contains=["ABCB1", "docetaxel"])],
+        """# Docetaxel about to be signed with an ABCB1 copy-number gain""",
+    )
+    case(
+        "abcb1-copy-number-variation-without-direction",
+        request("abcb1-d", "patient-view", [], [pacli, copy_number_variant("abcb1-var", "ABCB1", "gr-cnv")]),
+        [],
+        """# A copy-number variation with copy number 3 is not read as a gain: no card
+
+This is the shape of Genomics Reporting STU3's official ExampleSomaticCNV (SO:0001019 with LOINC
+82155-3 = 3). Calling it a gain needs the ploidy and a threshold, and no cited source gives one, so the
+rule does not fire (docs/clinical-safety.md, known gaps).""",
+        negative_for=rule,
+    )
+    case(
+        "abcb1-gain-paclitaxel-stopped",
+        request(
+            "abcb1-e",
+            "patient-view",
+            [],
+            [dict(pacli, status="stopped"), copy_number_variant("abcb1-var", "ABCB1", "gr-gain")],
+        ),
+        [],
+        """# ABCB1 copy-number gain, but paclitaxel was stopped: no card""",
+        negative_for=rule,
+    )
+
+
 def build() -> dict[str, tuple[Json, Json, str]]:
     """Every case, by directory name."""
     CASES.clear()
@@ -1149,6 +1225,7 @@ def build() -> dict[str, tuple[Json, Json, str]]:
         variants,
         progression,
         mdr_phenotype,
+        abcb1_gain,
     ):
         add()
     return CASES

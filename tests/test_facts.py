@@ -204,6 +204,59 @@ def test_observation_components_give_gene_and_significance() -> None:
     assert fact.attributes == {"value_code": "LA9633-4", "gene": "JAK1", "significance": "pathogenic"}
 
 
+@pytest.mark.parametrize(
+    ("component_code", "change", "expected"),
+    [
+        # Genomics Reporting STU3: LOINC 48019-4 DNA change type.
+        (
+            {"system": "http://loinc.org", "code": "48019-4"},
+            ("http://www.sequenceontology.org", "SO:0001742"),
+            "gain",
+        ),
+        # mCODE STU4: GR 'molecular-consequence', Sequence Ontology URI with a trailing slash.
+        (
+            {
+                "system": "http://hl7.org/fhir/uv/genomics-reporting/CodeSystem/tbd-codes-cs",
+                "code": "molecular-consequence",
+            },
+            ("http://www.sequenceontology.org/", "SO:0001742"),
+            "gain",
+        ),
+        # An unknown change keeps its display, so it can never equal a member name.
+        (
+            {"system": "http://loinc.org", "code": "48019-4"},
+            ("http://www.sequenceontology.org", "SO:0001019"),
+            "copy_number_variation",
+        ),
+    ],
+)
+def test_variant_change_type(component_code: dict[str, str], change: tuple[str, str], expected: str) -> None:
+    terminology = Terminology(
+        [
+            code_only("variant", "observation", "variant", "loinc", "69548-6"),
+            code_only("change", "change-type", "gain", "sequence-ontology", "SO:0001742"),
+        ]
+    )
+    system, code = change
+    observation = {
+        "resourceType": "Observation",
+        "id": "cnv",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "69548-6"}]},
+        "effectiveDateTime": "2026-05-01",
+        "component": [
+            {
+                "code": {"coding": [component_code]},
+                "valueCodeableConcept": {
+                    "coding": [{"system": system, "code": code, "display": "copy_number_variation"}]
+                },
+            }
+        ],
+    }
+    [fact] = facts_of(bundle([observation]), terminology)
+    assert fact.attributes["change_type"] == expected
+
+
 def test_condition_status_and_refuted() -> None:
     terminology = Terminology([code_only("nsclc", "condition", "NSCLC", "snomed", "254637007")])
 

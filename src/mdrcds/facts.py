@@ -38,6 +38,7 @@ ENGINE_FIELDS: Mapping[str, type | tuple[type, ...]] = {
     "unit": str,
     "gene": str,
     "significance": str,
+    "change_type": str,
     "first_in_class": bool,
     "result": str,
     "after_first_checkpoint_inhibitor": bool,
@@ -70,6 +71,12 @@ _PROCEDURE_PRESENT = frozenset({"completed", "in-progress"})
 
 LOINC_GENE_STUDIED = "48018-6"
 LOINC_CLINICAL_SIGNIFICANCE = "53037-8"
+# The variant's type of change (copy number gain, deletion, ...): Genomics Reporting STU3 codes the
+# component LOINC 48019-4; mCODE STU4's examples code it with the GR 'molecular-consequence' TBD code.
+CHANGE_TYPE_COMPONENTS = (
+    ("http://loinc.org", "48019-4"),
+    ("http://hl7.org/fhir/uv/genomics-reporting/CodeSystem/tbd-codes-cs", "molecular-consequence"),
+)
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,7 @@ class Fact:
             )
         how = f"matched by code {self.matched_code}" if self.matched_by == "code" else "matched by name only"
         status = "draft order" if self.draft else self.status
-        shown = ("gene", "significance", "result")
+        shown = ("gene", "significance", "change_type", "result")
         details = ", ".join(str(self.attributes[k]) for k in shown if k in self.attributes)
         label = f"{self.label}: {details}" if details else self.label
         return f"{label} ({self.source}, {status}{dates}; {how})"
@@ -398,6 +405,11 @@ class _Builder:
             value = concept_of(component.get("valueCodeableConcept"))
             if value is None:
                 continue
+            if _has_coding(component.get("code"), CHANGE_TYPE_COMPONENTS):
+                # Unknown change types keep their label, so they never satisfy a rule naming a member.
+                changes = self.terminology.classify(value, "change-type")
+                values["change_type"] = changes[0].member.name if changes else value.label()
+                continue
             if code == LOINC_GENE_STUDIED:
                 genes = self.terminology.classify(value, "gene")
                 values["gene"] = genes[0].member.name if genes else value.label()
@@ -471,6 +483,17 @@ def _first_code(codeable: object, system: str | None = None) -> str | None:
         ):
             return str(coding["code"])
     return None
+
+
+def _has_coding(codeable: object, wanted: Iterable[tuple[str, str]]) -> bool:
+    """Whether a CodeableConcept carries any of the (system, code) pairs."""
+    if not isinstance(codeable, dict):
+        return False
+    pairs = set(wanted)
+    return any(
+        isinstance(coding, dict) and (coding.get("system"), coding.get("code")) in pairs
+        for coding in codeable.get("coding") or []
+    )
 
 
 def _period(resource: JsonObject, prefix: str) -> tuple[date | None, date | None]:

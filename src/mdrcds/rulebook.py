@@ -36,6 +36,7 @@ TEMPLATE_ATTRIBUTES = (
     "label",
     "gene",
     "significance",
+    "change_type",
     "target",
     "resistance_pattern",
     "prior_pgp_substrate_names",
@@ -209,7 +210,7 @@ def _value_set(path: Path, data: Any, problems: list[str]) -> ValueSet | None:
     unknown = [
         str(kind)
         for kind in applies_to
-        if kind not in (*FACT_KINDS, "gene", "route", "significance", "observation-value")
+        if kind not in (*FACT_KINDS, "gene", "route", "significance", "change-type", "observation-value")
     ]
     if unknown:
         problems.append(f"{path}: applies_to: unknown kind(s) {', '.join(unknown)}")

@@ -22,6 +22,7 @@ SYSTEM_URIS: Mapping[str, str] = {
     "ncit": "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#",
     "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
     "genomics-tbd": "http://hl7.org/fhir/uv/genomics-reporting/CodeSystem/tbd-codes-cs",
+    "sequence-ontology": "http://www.sequenceontology.org",
 }
 """Short names used in value-set files, and the FHIR system URI each stands for."""
 
@@ -38,6 +39,8 @@ _URI_TO_SHORT.update(
         "https://www.genenames.org": "hgnc",
         "https://www.genenames.org/": "hgnc",
         "http://www.genenames.org/": "hgnc",
+        # mCODE STU4's examples spell Sequence Ontology with a trailing slash.
+        "http://www.sequenceontology.org/": "sequence-ontology",
     }
 )
 
