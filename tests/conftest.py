@@ -2,21 +2,58 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from mdrcds.engine import Engine
 from mdrcds.facts import Fact
 from mdrcds.rulebook import Rulebook, load_rulebook
+from service_support import Postgres, start_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "fhir_samples"
 NOW = date(2026, 11, 23)
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL server: the one scripts/test started, or one started (and stopped) here."""
+    started_here = not os.environ.get("MDRCDS_TEST_POSTGRES_URL")
+    # Not under pytest's tmp dir: the server runs as `nobody`, who cannot enter root's private dirs.
+    data_dir = tempfile.mkdtemp(prefix="mdrcds-pg-")
+    server = start_postgres(data_dir)
+    yield server
+    if started_here:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres: Postgres) -> str:
+    """A fresh, empty database on the test PostgreSQL server."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres.url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres.url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs against SQLite and against PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'mdrcds.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
 
 
 @pytest.fixture(scope="session")

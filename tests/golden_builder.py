@@ -289,6 +289,16 @@ def searchset(resources: list[Json]) -> Json:
     }
 
 
+PREFETCH_KEYS = {
+    "MedicationRequest": "medicationRequests",
+    "MedicationStatement": "medicationStatements",
+    "MedicationAdministration": "medicationAdministrations",
+    "Condition": "conditions",
+    "Observation": "observations",
+    "Procedure": "procedures",
+}
+
+
 def request(
     name: str, hook: str, drafts: list[Json], data: list[Json], selections: list[str] | None = None
 ) -> Json:
@@ -312,15 +322,12 @@ def request(
     by_type: dict[str, list[Json]] = {}
     for resource in data:
         by_type.setdefault(resource["resourceType"], []).append(resource)
-    prefetch: Json = {
-        "patient": patient(),
-        "medicationRequests": searchset(by_type.get("MedicationRequest", [])),
-    }
-    prefetch["conditions"] = searchset(by_type.get("Condition", []))
-    if "Observation" in by_type:
-        prefetch["observations"] = searchset(by_type["Observation"])
-    if "Procedure" in by_type:
-        prefetch["procedures"] = searchset(by_type["Procedure"])
+    unknown = set(by_type) - set(PREFETCH_KEYS)
+    assert not unknown, f"no prefetch key for {unknown}"
+    # Every key the services ask for is sent; a search with no results is an empty searchset Bundle.
+    prefetch: Json = {"patient": patient()}
+    for resource_type, key in PREFETCH_KEYS.items():
+        prefetch[key] = searchset(by_type.get(resource_type, []))
     return {
         "hook": hook,
         "hookInstance": str(uuid.uuid5(uuid.NAMESPACE_URL, "mdrcds-sample-" + name)),

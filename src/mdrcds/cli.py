@@ -14,11 +14,12 @@ from typing import TextIO
 import orjson
 
 from mdrcds.engine import Engine
-from mdrcds.errors import InputError, MdrcdsError
+from mdrcds.errors import ConfigurationError, InputError, MdrcdsError
 from mdrcds.fhir import HOOKS
 from mdrcds.rulebook import check_rulebook, default_rules_dir, load_rulebook
 from mdrcds.ruledocs import catalogue
 from mdrcds.service import Evaluation, evaluate
+from mdrcds.settings import Settings
 
 _COLOURS = {"critical": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;36m"}
 _RESET = "\033[0m"
@@ -60,6 +61,19 @@ def _parser() -> argparse.ArgumentParser:
     listing = rules_commands.add_parser("list", help="print the rule catalogue")
     listing.add_argument("--rules", type=Path, default=None)
     listing.set_defaults(handler=_rules_list)
+    serve = commands.add_parser("serve", help="run the CDS Hooks service (settings: MDRCDS_* variables)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(handler=_serve)
+
+    api = commands.add_parser("api", help="the HTTP contract files")
+    api_commands = api.add_subparsers(dest="api_command", required=True)
+    export = api_commands.add_parser("export", help="write api/cds-services.json, openapi.json, examples/")
+    export.add_argument("--out", type=Path, default=Path("api"))
+    export.add_argument("--samples", type=Path, default=Path("fhir_samples"))
+    export.set_defaults(handler=_api_export)
+
     docs = rules_commands.add_parser("docs", help="write the rule catalogue pages (default docs/rules)")
     docs.add_argument("--rules", type=Path, default=None)
     docs.add_argument("--out", type=Path, default=Path("docs/rules"))
@@ -145,6 +159,63 @@ def _terminal(markdown: str, colour: bool) -> str:
     parts[1::2] = bold
     text = "".join(parts)
     return re.sub(r"\\(.)", r"\1", text)
+
+
+def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()]
+        raise ConfigurationError(problems) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mdrcds.store import Store, StoreUnavailable
+
+    settings = _settings()
+    try:
+        # Once, before the workers start, so they never race to create the schema.
+        Store(settings.database_url).migrate()
+    except StoreUnavailable as exc:
+        print(f"mdrcds: warning: {exc}; audit records will be spooled", file=sys.stderr)
+    print(
+        f"mdrcds: serving CDS Hooks on http://{args.host}:{args.port}/cds-services "
+        f"(auth {settings.auth}, database {settings.database_url.split('://')[0]})",
+        file=sys.stderr,
+    )
+    uvicorn.run(
+        "mdrcds.web.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        log_level="warning",
+    )
+    return 0
+
+
+def _api_export(args: argparse.Namespace) -> int:
+    from mdrcds.web.contract import EXAMPLE_CASES, EXAMPLE_NOW, export
+
+    rulebook = load_rulebook()
+    engine = Engine(rulebook)
+    responses = {
+        service_id: evaluate(
+            (args.samples / case / "request.json").read_bytes(),
+            rulebook=rulebook,
+            engine=engine,
+            now=date.fromisoformat(EXAMPLE_NOW),
+        ).response()
+        for service_id, case in EXAMPLE_CASES.items()
+    }
+    for path in export(args.out, args.samples, responses):
+        print(f"wrote {path}")
+    return 0
 
 
 def _rules_check(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ wrong and where (the file, rule, resource or field), so a caller can print it as
     + InputFormatError       - not JSON, or JSON of a shape mdrcds does not accept (unknown hook, ...)
     + FhirValidationError    - a FHIR resource failed validation (names resourceType, id and the path)
   x RuleLoadError            - a rule, value set or citation file is invalid (names file, rule and field)
+  x ConfigurationError       - the service settings (MDRCDS_* variables) are invalid
   x EngineError              - the rules engine failed during an evaluation (names the rule or fact)
     + EngineCapacityError    - an engine limit was hit (too many live sessions, facts too wide)
 """
@@ -59,3 +60,11 @@ class EngineError(MdrcdsError):
 
 class EngineCapacityError(EngineError):
     """An engine limit was hit: too many concurrent evaluations, or a fact too wide for the engine."""
+
+
+class ConfigurationError(MdrcdsError):
+    """The service settings are invalid; one problem per line, each naming the setting."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))

@@ -120,6 +120,8 @@ class _RawDocument(msgspec.Struct):
     hookInstance: Any = None
     context: Any = None
     prefetch: dict[str, msgspec.Raw] | None = None
+    fhirServer: Any = None
+    fhirAuthorization: Any = None
     resourceType: Any = None
     type: Any = None
     entry: list[_RawEntry] | None = None
@@ -162,6 +164,8 @@ class FhirInput:
     skipped: dict[str, int] = field(default_factory=dict)
     prefetch_keys: list[str] = field(default_factory=list)
     operation_outcomes: list[str] = field(default_factory=list)
+    fhir_server: Any = None
+    fhir_authorization: Any = None
 
     def reference_of(self, resource: Resource) -> str:
         """'Type/id' for a resource; its Bundle fullUrl (or a positional name) when it has no id."""
@@ -195,6 +199,8 @@ def read_bytes(
         raise InputFormatError(f"{source}: not valid JSON ({exc})") from None
     if document.hook is not None:
         fhir_input = _hook_request(document.hook, document.hookInstance, document.context, source)
+        fhir_input.fhir_server = document.fhirServer
+        fhir_input.fhir_authorization = document.fhirAuthorization
         for key, value in (document.prefetch or {}).items():
             fhir_input.prefetch_keys.append(key)
             raw_value = bytes(value).strip()
@@ -226,6 +232,8 @@ def read_input(document: Any, *, source: str = "<input>", default_hook: str = "p
         fhir_input = _hook_request(
             document.get("hook"), document.get("hookInstance"), document.get("context"), source
         )
+        fhir_input.fhir_server = document.get("fhirServer")
+        fhir_input.fhir_authorization = document.get("fhirAuthorization")
         prefetch = document.get("prefetch") or {}
         if not isinstance(prefetch, dict):
             raise InputFormatError(f"{source}: prefetch must be a JSON object")
@@ -246,6 +254,14 @@ def read_input(document: Any, *, source: str = "<input>", default_hook: str = "p
     raise InputFormatError(
         f"{source}: neither a CDS Hooks request (no 'hook') nor a FHIR resource (no 'resourceType')"
     )
+
+
+def add_fetched(fhir_input: FhirInput, data: bytes, *, where: str) -> None:
+    """Add a resource or Bundle fetched on the input's behalf (e.g. a missing prefetch key).
+
+    `where` names it in error messages and OperationOutcome paths (e.g. 'prefetch.conditions').
+    """
+    _add_raw(fhir_input, data.strip(), fhir_input.source, where)
 
 
 def _known_hook(hook: object, source: str, where: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from mdrcds.cards import Card, build_card
 from mdrcds.engine import Engine
 from mdrcds.facts import FactSet, extract_facts
-from mdrcds.fhir import FhirVersion, read_bytes, read_input, validator
+from mdrcds.fhir import FhirInput, FhirVersion, read_bytes, read_input, validator
 from mdrcds.findings import Finding, Focus, build_findings
 from mdrcds.rulebook import Rulebook
 
@@ -56,6 +56,20 @@ def evaluate(
         fhir_input = read_bytes(document, source=source, default_hook=default_hook)
     else:
         fhir_input = read_input(document, source=source, default_hook=default_hook)
+    return evaluate_input(fhir_input, rulebook=rulebook, engine=engine, now=now, fhir_version=fhir_version)
+
+
+def evaluate_input(
+    fhir_input: FhirInput,
+    *,
+    rulebook: Rulebook,
+    engine: Engine,
+    now: date,
+    fhir_version: FhirVersion = "R4",
+) -> Evaluation:
+    """Evaluate input already read (`mdrcds.fhir.read_bytes` / `read_input`), e.g. after the web layer
+    has added prefetch data it fetched itself. Same contract as `evaluate`."""
+    source = fhir_input.source
     fact_set = extract_facts(fhir_input, rulebook.terminology, now, validator(fhir_version))
     matches = engine.run(fact_set.facts)
     focus = Focus.for_hook(fhir_input.hook, fhir_input.selection_refs, fhir_input.draft_refs)

@@ -1,0 +1,179 @@
+"""CDS Hooks client authentication: the EHR's signed JWT (CDS Hooks 2.0 §Trusting CDS Clients).
+
+Checks, in order: `Authorization: Bearer`; header `alg` in ES384/RS384/ES256/RS256 (never `none` or
+HS*), `typ` = JWT, `kid`; `iss` a trusted issuer; its key by `kid` from a JWK Set file or from the
+issuer's allow-listed `jku` (fetched over https and cached); signature; `aud` = the URL called (string
+or array); `exp`, `iat`, `nbf` with a small leeway; a lifetime of at most an hour; `jti` never seen
+before (kept in the database until the token expires, so replays are refused across workers). Extra
+claims (`sub`, `tenant`, ...) are accepted and ignored. Every failure is an `AuthError` whose reason is
+logged by the caller but never sent to the client, and the token itself is never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import jwt
+
+from mdrcds.errors import MdrcdsError
+from mdrcds.settings import TrustedIssuer
+
+ALGORITHMS = ("ES384", "RS384", "ES256", "RS256")
+JKU_CACHE_SECONDS = 300.0
+JKU_REFRESH_MIN_SECONDS = 30.0
+
+
+class AuthError(MdrcdsError):
+    """The call is not authenticated; the message is for the log only."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who an authenticated call came from."""
+
+    issuer: str
+    tenant: str | None
+
+
+ClaimToken = Callable[[str, str, datetime], bool]
+"""(issuer, jti, expires_at) -> False when the jti was already used."""
+
+
+class KeySets:
+    """Public keys of the trusted issuers, by issuer and `kid`."""
+
+    def __init__(self, issuers: dict[str, TrustedIssuer], http: httpx.Client) -> None:
+        self.issuers = issuers
+        self.http = http
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, dict[str, jwt.PyJWK]]] = {}
+
+    def key(self, issuer: str, kid: str, jku: str | None) -> jwt.PyJWK:
+        trusted = self.issuers.get(issuer)
+        if trusted is None:
+            raise AuthError(f"untrusted issuer {issuer!r}")
+        if trusted.jwks_file is not None:
+            keys = self._from_file(issuer, trusted)
+        else:
+            if jku is not None and jku != trusted.jku:
+                raise AuthError(f"jku {jku!r} is not allow-listed for issuer {issuer!r}")
+            keys = self._from_jku(issuer, str(trusted.jku), kid)
+        if kid not in keys:
+            raise AuthError(f"no key {kid!r} for issuer {issuer!r}")
+        return keys[kid]
+
+    def _from_file(self, issuer: str, trusted: TrustedIssuer) -> dict[str, jwt.PyJWK]:
+        with self._lock:
+            if issuer not in self._cache:
+                assert trusted.jwks_file is not None
+                try:
+                    data = json.loads(trusted.jwks_file.read_text())
+                except (OSError, ValueError) as exc:
+                    raise AuthError(f"cannot read the JWK Set file for {issuer!r}: {exc}") from None
+                self._cache[issuer] = (float("inf"), _parse_jwks(data, issuer))
+            return self._cache[issuer][1]
+
+    def _from_jku(self, issuer: str, url: str, kid: str) -> dict[str, jwt.PyJWK]:
+        now = time.monotonic()
+        with self._lock:
+            fetched_at, keys = self._cache.get(issuer, (-float("inf"), {}))
+            fresh = now - fetched_at < JKU_CACHE_SECONDS
+            # A new kid may mean the issuer rotated its keys: refetch, but not more than twice a minute.
+            if fresh and (kid in keys or now - fetched_at < JKU_REFRESH_MIN_SECONDS):
+                return keys
+            try:
+                response = self.http.get(url, headers={"Accept": "application/json"})
+                response.raise_for_status()
+                keys = _parse_jwks(response.json(), issuer)
+            except (httpx.HTTPError, ValueError) as exc:
+                if keys:
+                    return keys  # keep serving the cached keys while the jku is unreachable
+                raise AuthError(f"cannot fetch the JWK Set of {issuer!r}: {type(exc).__name__}") from None
+            self._cache[issuer] = (now, keys)
+            return keys
+
+
+def _parse_jwks(data: Any, issuer: str) -> dict[str, jwt.PyJWK]:
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list) or not data["keys"]:
+        raise AuthError(f"the JWK Set of {issuer!r} has no 'keys'")
+    keys: dict[str, jwt.PyJWK] = {}
+    for item in data["keys"]:
+        if not isinstance(item, dict) or not isinstance(item.get("kid"), str):
+            continue
+        try:
+            keys[item["kid"]] = jwt.PyJWK(item)
+        except jwt.PyJWTError:
+            continue  # e.g. a key for an algorithm we do not accept
+    return keys
+
+
+class Authenticator:
+    """Verifies the bearer JWT of one call."""
+
+    def __init__(
+        self,
+        key_sets: KeySets,
+        claim_token: ClaimToken,
+        leeway_seconds: int = 60,
+        max_lifetime_seconds: int = 3600,
+    ) -> None:
+        self.key_sets = key_sets
+        self.claim_token = claim_token
+        self.leeway = leeway_seconds
+        self.max_lifetime = max_lifetime_seconds
+
+    def verify(self, authorization: str | None, audience: str) -> Caller:
+        """Check an `Authorization` header value for a call to `audience` (the URL called)."""
+        if not authorization or not authorization.startswith("Bearer "):
+            raise AuthError("no Bearer token")
+        token = authorization[len("Bearer ") :].strip()
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"undecodable token: {type(exc).__name__}") from None
+        alg = header.get("alg")
+        if alg not in ALGORITHMS:
+            raise AuthError(f"algorithm {alg!r} not accepted")
+        if header.get("typ") != "JWT":
+            raise AuthError("header typ must be 'JWT'")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise AuthError("no kid in the header")
+        issuer = unverified.get("iss")
+        if not isinstance(issuer, str):
+            raise AuthError("no iss claim")
+        jku = header.get("jku")
+        key = self.key_sets.key(issuer, kid, jku if isinstance(jku, str) else None)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                audience=audience,
+                issuer=issuer,
+                leeway=self.leeway,
+                options={"require": ["iss", "aud", "exp", "iat", "jti"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"token rejected: {type(exc).__name__}: {exc}") from None
+        now = datetime.now(UTC).timestamp()
+        if claims["iat"] > now + self.leeway:
+            raise AuthError("iat is in the future")
+        if claims["exp"] - claims["iat"] > self.max_lifetime:
+            raise AuthError("token lifetime exceeds the maximum")
+        jti = claims["jti"]
+        if not isinstance(jti, str) or not jti:
+            raise AuthError("jti must be a non-empty string")
+        expires_at = datetime.fromtimestamp(claims["exp"] + self.leeway, UTC)
+        if not self.claim_token(issuer, jti, expires_at):
+            raise AuthError("jti already used (replay)")
+        tenant = claims.get("tenant")
+        return Caller(issuer=issuer, tenant=tenant if isinstance(tenant, str) else None)

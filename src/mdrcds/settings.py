@@ -1,0 +1,72 @@
+"""Service settings, read from the environment (`MDRCDS_*`); see docs/configuration.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class TrustedIssuer(BaseModel):
+    """Where an issuer's public keys come from: a JWK Set file, or an allow-listed `jku` URL."""
+
+    jwks_file: Path | None = None
+    jku: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TrustedIssuer:
+        if (self.jwks_file is None) == (self.jku is None):
+            raise ValueError("give exactly one of 'jwks_file' or 'jku'")
+        return self
+
+
+class Settings(BaseSettings):
+    """Everything an operator configures. Defaults run a local demo with an embedded SQLite file."""
+
+    model_config = SettingsConfigDict(env_prefix="MDRCDS_", extra="ignore")
+
+    database_url: str = "sqlite:///mdrcds.sqlite3"
+    public_url: str | None = None
+    """The base URL clients call (e.g. https://cds.example.org), for the JWT `aud` check behind a proxy."""
+    auth: Literal["required", "off"] = "required"
+    trusted_issuers: Annotated[dict[str, TrustedIssuer], NoDecode] = Field(default_factory=dict)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    spool_dir: Path = Path("mdrcds-spool")
+    """Where audit records wait while the database is unreachable."""
+    rules_dir: Path | None = None
+    fhir_timeout_seconds: float = Field(default=5.0, gt=0)
+    fhir_max_pages: int = Field(default=20, gt=0)
+    jwt_leeway_seconds: int = Field(default=60, ge=0)
+    jwt_max_lifetime_seconds: int = Field(default=3600, gt=0)
+    require_https_fhir_server: bool = False
+    """Refuse `fhirServer` URLs that are not https (set this in production)."""
+
+    @field_validator("trusted_issuers", mode="before")
+    @classmethod
+    def _issuers_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _issuers_when_auth(self) -> Settings:
+        if self.auth == "required" and not self.trusted_issuers:
+            raise ValueError(
+                "MDRCDS_AUTH=required needs MDRCDS_TRUSTED_ISSUERS (a JSON object issuer -> "
+                '{"jwks_file": PATH} or {"jku": URL}); for a local demo set MDRCDS_AUTH=off'
+            )
+        return self

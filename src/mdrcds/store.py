@@ -1,0 +1,264 @@
+"""The audit and feedback database (SQLite by default, PostgreSQL in production).
+
+The only module that imports sqlmodel/SQLAlchemy. Every failure to reach the database surfaces as
+`StoreUnavailable`, so callers can spool instead (`mdrcds.audit`). Writes are idempotent: an
+invocation, card, feedback item or token seen twice is stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import JSON, Column, DateTime, Engine, TypeDecorator, delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+
+from mdrcds.errors import MdrcdsError
+from mdrcds.records import FeedbackItem, InvocationRecord
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreUnavailable(MdrcdsError):
+    """The database could not be reached or refused the write; the record was not stored."""
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back time-zone aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be time-zone aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc() -> Any:
+    return Column(UtcDateTime(), nullable=False)
+
+
+class Invocation(SQLModel, table=True):
+    """One call of a CDS service."""
+
+    __tablename__ = "invocation"
+    id: str = Field(primary_key=True)
+    received_at: datetime = Field(sa_column=_utc())
+    service: str = Field(index=True)
+    hook: str
+    hook_instance: str = Field(index=True)
+    patient_id: str | None = Field(default=None, index=True)
+    status_code: int
+    latency_ms: float
+    rulebook_version: str
+    rule_ids: list[str] = Field(sa_type=JSON)
+    card_uuids: list[str] = Field(sa_type=JSON)
+    prefetch_used: list[str] = Field(sa_type=JSON)
+    prefetch_missing: list[str] = Field(sa_type=JSON)
+    prefetch_fetched: list[str] = Field(sa_type=JSON)
+
+
+class Card(SQLModel, table=True):
+    """A card returned to a client."""
+
+    __tablename__ = "card"
+    uuid: str = Field(primary_key=True)
+    invocation_id: str = Field(index=True)
+    rule_id: str = Field(index=True)
+    indicator: str
+    issued_at: datetime = Field(sa_column=_utc())
+
+
+class Feedback(SQLModel, table=True):
+    """One feedback item; `card_uuid` joins it to `card` and so to the rule."""
+
+    __tablename__ = "feedback"
+    key: str = Field(primary_key=True)
+    service: str
+    card_uuid: str = Field(index=True)
+    outcome: str
+    outcome_timestamp: datetime = Field(sa_column=_utc())
+    accepted_suggestions: list[str] = Field(sa_type=JSON)
+    override_reason_system: str | None = None
+    override_reason_code: str | None = None
+    override_reason_display: str | None = None
+    user_comment: str | None = None
+
+
+class SeenToken(SQLModel, table=True):
+    """A JWT `jti` already used, kept until the token expires (replay protection across workers)."""
+
+    __tablename__ = "seen_token"
+    key: str = Field(primary_key=True)
+    expires_at: datetime = Field(sa_column=_utc())
+
+
+class Store:
+    """Database access for the service. Thread-safe: one SQLAlchemy engine, a session per call."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        connect_args: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            connect_args = {"check_same_thread": False, "timeout": 5}
+        elif url.startswith("postgresql"):
+            connect_args = {"connect_timeout": 2}
+        self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest alembic revision (idempotent)."""
+        with self._failures("migrate"), self.engine.begin() as connection:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at (None before the first migration)."""
+        with self._failures("read the schema revision"), self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    @staticmethod
+    def head_revision() -> str | None:
+        """The newest revision shipped with this version of mdrcds."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        return ScriptDirectory.from_config(config).get_current_head()
+
+    def write_invocation(self, record: InvocationRecord) -> None:
+        """Store an invocation and its cards; a record already stored is left as it is."""
+        invocation = {
+            "id": record.id,
+            "received_at": record.received_at,
+            "service": record.service,
+            "hook": record.hook,
+            "hook_instance": record.hook_instance,
+            "patient_id": record.patient_id,
+            "status_code": record.status_code,
+            "latency_ms": record.latency_ms,
+            "rulebook_version": record.rulebook_version,
+            "rule_ids": record.rule_ids,
+            "card_uuids": [card.uuid for card in record.cards],
+            "prefetch_used": record.prefetch_used,
+            "prefetch_missing": record.prefetch_missing,
+            "prefetch_fetched": record.prefetch_fetched,
+        }
+        cards = [
+            {
+                "uuid": card.uuid,
+                "invocation_id": record.id,
+                "rule_id": card.rule_id,
+                "indicator": card.indicator,
+                "issued_at": record.received_at,
+            }
+            for card in record.cards
+        ]
+        with self._failures("store the invocation"), Session(self.engine) as session:
+            self._insert_ignore(session, Invocation, [invocation])
+            self._insert_ignore(session, Card, cards)
+            session.commit()
+
+    def write_feedback(self, items: Sequence[FeedbackItem]) -> int:
+        """Store feedback items; returns how many were new (a repeated item is stored once)."""
+        rows = []
+        for item in items:
+            reason = item.override_reason or {}
+            rows.append(
+                {
+                    "key": item.key,
+                    "service": item.service,
+                    "card_uuid": item.card,
+                    "outcome": item.outcome,
+                    "outcome_timestamp": item.outcome_timestamp,
+                    "accepted_suggestions": item.accepted_suggestions,
+                    "override_reason_system": reason.get("system"),
+                    "override_reason_code": reason.get("code"),
+                    "override_reason_display": reason.get("display"),
+                    "user_comment": item.user_comment,
+                }
+            )
+        with self._failures("store feedback"), Session(self.engine) as session:
+            new = self._insert_ignore(session, Feedback, rows)
+            session.commit()
+            return new
+
+    def claim_token(self, issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
+        """Record a token id; False when it was already used (a replay). Expired entries are purged."""
+        key = hashlib.sha256(f"{issuer}\n{jti}".encode()).hexdigest()
+        with self._failures("check the token id"), Session(self.engine) as session:
+            session.execute(delete(SeenToken).where(col(SeenToken.expires_at) < now))
+            new = self._insert_ignore(session, SeenToken, [{"key": key, "expires_at": expires_at}])
+            session.commit()
+            return new == 1
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+        with self._failures("reach the database"), self.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
+    def invocations(self) -> list[Invocation]:
+        """Every stored invocation, oldest first (for tests and reports)."""
+        with self._failures("read invocations"), Session(self.engine) as session:
+            return list(session.exec(select(Invocation).order_by(col(Invocation.received_at))))
+
+    def feedback_by_rule(self) -> list[tuple[str, str | None, str]]:
+        """(card uuid, rule id or None when the card is unknown, outcome) for every feedback item."""
+        query = (
+            select(Feedback.card_uuid, Card.rule_id, Feedback.outcome)
+            .outerjoin(Card, col(Card.uuid) == col(Feedback.card_uuid))
+            .order_by(col(Feedback.outcome_timestamp))
+        )
+        with self._failures("read feedback"), Session(self.engine) as session:
+            return [(row[0], row[1], row[2]) for row in session.exec(query)]
+
+    def dispose(self) -> None:
+        """Close pooled connections (e.g. before the database is stopped in a test)."""
+        self.engine.dispose()
+
+    def _insert_ignore(self, session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        table = model.__table__  # type: ignore[attr-defined]
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            statement: Any = postgresql.insert(table).values(rows).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            statement = sqlite.insert(table).values(rows).on_conflict_do_nothing()
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            raise StoreUnavailable(f"unsupported database dialect {dialect!r}")
+        # RETURNING gives the rows actually inserted (rowcount is -1 for multi-row inserts on psycopg).
+        primary_key = next(iter(table.primary_key.columns))
+        return len(session.execute(statement.returning(primary_key)).all())
+
+    @contextmanager
+    def _failures(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            # The first line only: driver messages can quote SQL parameters, which hold ids.
+            origin = getattr(exc, "orig", None)
+            reason = (str(origin) if origin is not None else str(exc)).splitlines()[0]
+            raise StoreUnavailable(f"could not {action}: {type(exc).__name__}: {reason}") from None
+
+
+def utcnow() -> datetime:
+    """The current time in UTC (the service's clock; logic takes time as an argument)."""
+    return datetime.now(UTC)

@@ -1,0 +1,87 @@
+"""The audit store against SQLite and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from collections.abc import Iterator
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from mdrcds.records import FeedbackItem, InvocationRecord, IssuedCard
+from mdrcds.store import Store
+
+WHEN = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def empty_store(database_url: str) -> Iterator[Store]:
+    store = Store(database_url)
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def store(empty_store: Store) -> Store:
+    empty_store.migrate()
+    return empty_store
+
+
+def invocation(record_id: str, cards: list[IssuedCard]) -> InvocationRecord:
+    return InvocationRecord(
+        id=record_id,
+        received_at=WHEN,
+        service="mdrcds-order-select",
+        hook="order-select",
+        hook_instance="d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        patient_id="p1",
+        status_code=200,
+        latency_ms=3.2,
+        rulebook_version="0.1.0+abc",
+        cards=cards,
+        prefetch_used=["patient"],
+        prefetch_missing=[],
+        prefetch_fetched=["conditions"],
+    )
+
+
+def test_migrations_are_idempotent_and_match_the_models(empty_store: Store) -> None:
+    store = empty_store
+    assert store.revision() is None
+    store.migrate()
+    store.migrate()
+    assert store.revision() == Store.head_revision() == "0001"
+    with store.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
+
+
+def test_invocations_and_cards_are_stored_once(store: Store) -> None:
+    cards = [IssuedCard("card-1", "rule-a", "info"), IssuedCard("card-2", "rule-b", "warning")]
+    store.write_invocation(invocation("inv-1", cards))
+    store.write_invocation(invocation("inv-1", cards))  # a replay from the spool
+    [stored] = store.invocations()
+    assert (stored.id, stored.rule_ids, stored.card_uuids) == ("inv-1", ["rule-a", "rule-b"], ["card-1", "card-2"])
+    assert (stored.prefetch_used, stored.prefetch_fetched, stored.received_at) == (["patient"], ["conditions"], WHEN)
+
+
+def test_feedback_is_stored_once_and_joins_to_the_rule(store: Store) -> None:
+    store.write_invocation(invocation("inv-1", [IssuedCard("card-1", "rule-a", "info")]))
+    accepted = FeedbackItem("mdrcds-order-select", "card-1", "accepted", WHEN, ["sugg-1"])
+    unknown = FeedbackItem(
+        "mdrcds-order-select", "card-9", "overridden", WHEN + timedelta(seconds=1), user_comment="not relevant"
+    )
+    assert store.write_feedback([accepted, unknown]) == 2
+    assert store.write_feedback([accepted]) == 0
+    assert store.feedback_by_rule() == [("card-1", "rule-a", "accepted"), ("card-9", None, "overridden")]
+
+
+def test_token_ids_are_claimed_once_and_expire(store: Store) -> None:
+    expires = WHEN + timedelta(minutes=5)
+    assert store.claim_token("https://ehr.example", "jti-1", expires, WHEN)
+    assert not store.claim_token("https://ehr.example", "jti-1", expires, WHEN)
+    assert store.claim_token("https://other.example", "jti-1", expires, WHEN)
+    # Once expired, the entry is purged; the token itself is refused by its exp anyway.
+    assert store.claim_token("https://ehr.example", "jti-1", expires, expires + timedelta(seconds=1))
