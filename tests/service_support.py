@@ -93,8 +93,12 @@ def make_keys() -> dict[str, SigningKey]:
     return {
         "ES384": SigningKey("es384-1", "ES384", ec.generate_private_key(ec.SECP384R1())),
         "ES256": SigningKey("es256-1", "ES256", ec.generate_private_key(ec.SECP256R1())),
-        "RS384": SigningKey("rs384-1", "RS384", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
-        "RS256": SigningKey("rs256-1", "RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        "RS384": SigningKey(
+            "rs384-1", "RS384", rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        ),
+        "RS256": SigningKey(
+            "rs256-1", "RS256", rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        ),
     }
 
 
@@ -114,7 +118,13 @@ def token(
 ) -> str:
     """A CDS client's JWT as the spec describes it (extra claims as keyword arguments)."""
     issued = int(now if now is not None else time.time())
-    payload = {"iss": issuer, "aud": audience, "exp": issued + lifetime, "iat": issued, "jti": str(uuid.uuid4())}
+    payload = {
+        "iss": issuer,
+        "aud": audience,
+        "exp": issued + lifetime,
+        "iat": issued,
+        "jti": str(uuid.uuid4()),
+    }
     payload.update(claims)
     return jwt.encode(
         payload, key.private, algorithm=key.alg, headers={"kid": key.kid, "typ": "JWT", **(headers or {})}
@@ -158,7 +168,8 @@ class FakeFhirServer:
         matches = [
             r
             for r in self.resources
-            if r["resourceType"] == resource_type and r.get("subject", {}).get("reference") == f"Patient/{patient}"
+            if r["resourceType"] == resource_type
+            and r.get("subject", {}).get("reference") == f"Patient/{patient}"
         ]
         offset = int(query.get("_offset", ["0"])[0])
         page = matches[offset : offset + self.page_size]

@@ -35,7 +35,11 @@ def test_records_are_spooled_while_the_database_is_unreachable_then_replayed(tmp
     try:
         for number in range(5):
             audit.record(record(number))
-        audit.record(FeedbackItem("mdrcds-patient-view", "card-1", "overridden", record(1).received_at, user_comment="n/a"))
+        audit.record(
+            FeedbackItem(
+                "mdrcds-patient-view", "card-1", "overridden", record(1).received_at, user_comment="n/a"
+            )
+        )
         audit.flush()
         assert audit.spool_depth == 6
         assert audit.stored == 0

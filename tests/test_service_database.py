@@ -21,7 +21,9 @@ STOP_AT = 300
 START_AT = 700
 
 
-def test_stopping_the_database_mid_run_loses_nothing(postgres: Postgres, postgres_url: str, tmp_path: Path) -> None:
+def test_stopping_the_database_mid_run_loses_nothing(
+    postgres: Postgres, postgres_url: str, tmp_path: Path
+) -> None:
     settings = Settings(database_url=postgres_url, auth="off", spool_dir=tmp_path / "spool")
     request = json.loads((SAMPLES / "mdr1-pembrolizumab-verapamil-order-select" / "request.json").read_text())
     hook_instances = []

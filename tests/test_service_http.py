@@ -19,7 +19,7 @@ import httpx
 import jwt
 import pytest
 
-from mdrcds.settings import Settings
+from mdrcds.settings import Settings, TrustedIssuer
 from mdrcds.store import Store
 from service_support import (
     SAMPLES,
@@ -58,7 +58,9 @@ class Live:
     def post(self, path: str, body: Any, **kwargs: Any) -> httpx.Response:
         headers = self.auth(path)
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return httpx.post(self.url(path), content=data, headers={**headers, "Content-Type": "application/json"}, **kwargs)
+        return httpx.post(
+            self.url(path), content=data, headers={**headers, "Content-Type": "application/json"}, **kwargs
+        )
 
 
 class Capture(logging.Handler):
@@ -92,7 +94,10 @@ def live(tmp_path_factory: pytest.TempPathFactory, log_capture: Capture) -> Iter
         settings = Settings(
             database_url=database_url,
             auth="required",
-            trusted_issuers={FILE_ISSUER: {"jwks_file": jwks_file}, JKU_ISSUER: {"jku": f"{jku_base}/jwks.json"}},
+            trusted_issuers={
+                FILE_ISSUER: TrustedIssuer(jwks_file=jwks_file),
+                JKU_ISSUER: TrustedIssuer(jku=f"{jku_base}/jwks.json"),
+            },
             cors_origins=[ORIGIN],
             max_body_bytes=2_000_000,
             spool_dir=directory / "spool",
@@ -152,7 +157,9 @@ def test_discovery_lists_three_services_with_spec_prefetch_tokens(live: Live) ->
             for inner in TOKEN.findall(template):
                 # Only root-level context fields or the four user tokens (CDS Hooks 2.0 §Prefetch tokens).
                 assert re.fullmatch(r"context\.[A-Za-z]+", inner) or inner in USER_TOKENS, template
-            assert "?" not in template or re.fullmatch(r"[A-Za-z]+\?patient=\{\{context\.patientId\}\}", template)
+            assert "?" not in template or re.fullmatch(
+                r"[A-Za-z]+\?patient=\{\{context\.patientId\}\}", template
+            )
     assert response.json() == json.loads((API / "cds-services.json").read_text())
 
 
@@ -172,16 +179,20 @@ def test_every_listed_service_answers_its_example(live: Live) -> None:
 def unsigned(audience: str) -> str:
     now = int(time.time())
     claims = {"iss": FILE_ISSUER, "aud": audience, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
-    return jwt.encode(claims, key=None, algorithm="none", headers={"kid": "es384-1", "typ": "JWT"})
+    return jwt.encode(claims, key="", algorithm="none", headers={"kid": "es384-1", "typ": "JWT"})
 
 
 def hs256(audience: str) -> str:
     now = int(time.time())
     claims = {"iss": FILE_ISSUER, "aud": audience, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
-    return jwt.encode(claims, "a-shared-secret-of-32-bytes-length!", algorithm="HS256", headers={"kid": "es384-1"})
+    return jwt.encode(
+        claims, "a-shared-secret-of-32-bytes-length!", algorithm="HS256", headers={"kid": "es384-1"}
+    )
 
 
-@pytest.mark.parametrize("path", ["/cds-services", f"/cds-services/{SELECT}", f"/cds-services/{SELECT}/feedback"])
+@pytest.mark.parametrize(
+    "path", ["/cds-services", f"/cds-services/{SELECT}", f"/cds-services/{SELECT}/feedback"]
+)
 @pytest.mark.parametrize(
     "bad",
     [
@@ -217,13 +228,17 @@ def test_bad_tokens_get_401_without_detail(live: Live, path: str, bad: str) -> N
         "not-yet-valid": "Bearer " + token(key, FILE_ISSUER, url, nbf=int(time.time()) + 600),
         "too-long-lived": "Bearer " + token(key, FILE_ISSUER, url, lifetime=86400),
     }
-    headers = {"Authorization": values[bad]} if values[bad] else {}
+    value = values[bad]
+    headers = {"Authorization": value} if value else {}
     method = "GET" if path == "/cds-services" else "POST"
     body = example(SELECT, "request") if path.endswith(SELECT) else {"feedback": []}
     response = httpx.request(method, url, json=body, headers=headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
-    assert response.json() == {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]}
+    assert response.json() == {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "login"}],
+    }
 
 
 @pytest.mark.parametrize("alg", ["ES384", "RS384", "ES256", "RS256"])
@@ -245,8 +260,10 @@ def test_a_replayed_token_is_refused(live: Live) -> None:
 def test_extra_claims_are_accepted(live: Live) -> None:
     url = live.url(f"/cds-services/{SELECT}")
     now = int(time.time())
-    claims = {"sub": "epic-client-id", "nbf": now - 300, "tenant": "hospital-a"}
-    headers = {"Authorization": "Bearer " + token(live.keys["RS384"], FILE_ISSUER, url, **claims)}
+    signed = token(
+        live.keys["RS384"], FILE_ISSUER, url, sub="epic-client-id", nbf=now - 300, tenant="hospital-a"
+    )
+    headers = {"Authorization": "Bearer " + signed}
     assert httpx.post(url, json=example(SELECT, "request"), headers=headers).status_code == 200
 
 
@@ -284,7 +301,9 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server_with_the_bearer_token(
         }
         response = live.post(f"/cds-services/{SELECT}", request)
     assert response.status_code == 200, response.text
-    assert [c["source"]["topic"]["code"] for c in response.json()["cards"]] == ["mdr1-inhibitor-with-immunotherapy"]
+    assert [c["source"]["topic"]["code"] for c in response.json()["cards"]] == [
+        "mdr1-inhibitor-with-immunotherapy"
+    ]
     paths = [path for path, _ in fhir.requests]
     # H9: only the two missing keys were fetched; H12: three pages of one MedicationRequest each.
     assert [p for p in paths if p.startswith("/MedicationRequest")] == [
@@ -414,7 +433,11 @@ def positive_cases() -> list[str]:
     cases = []
     for directory in sorted(SAMPLES.iterdir()):
         expected = directory / "expected.json"
-        if expected.exists() and json.loads(expected.read_text())["cards"] and "fhir_version" not in json.loads(expected.read_text()):
+        if (
+            expected.exists()
+            and json.loads(expected.read_text())["cards"]
+            and "fhir_version" not in json.loads(expected.read_text())
+        ):
             cases.append(directory.name)
     return cases
 
@@ -432,7 +455,9 @@ def test_every_card_over_http_follows_the_spec(live: Live) -> None:
     for card in cards:
         assert len(card["summary"]) < 140
         assert card["indicator"] in ("info", "warning", "critical")
-        assert card["source"]["label"] and card["source"]["topic"]["system"] and card["source"]["topic"]["code"]
+        assert (
+            card["source"]["label"] and card["source"]["topic"]["system"] and card["source"]["topic"]["code"]
+        )
         assert str(uuid.UUID(card["uuid"])) == card["uuid"]
         assert "<" not in card["detail"], "GFM without raw HTML"
         for reason in card.get("overrideReasons", []):
@@ -476,17 +501,29 @@ def test_feedback_is_stored_once_and_joined_to_the_rule(live: Live) -> None:
     suggestion = card["suggestions"][0]["uuid"]
     path = f"/cds-services/{SELECT}/feedback"
     items = [
-        {"card": card["uuid"], "outcome": "accepted", "acceptedSuggestions": [{"id": suggestion}],
-         "outcomeTimestamp": "2026-11-23T10:00:00Z"},
+        {
+            "card": card["uuid"],
+            "outcome": "accepted",
+            "acceptedSuggestions": [{"id": suggestion}],
+            "outcomeTimestamp": "2026-11-23T10:00:00Z",
+        },
         {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:01:00Z"},
-        {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:02:00Z",
-         "overrideReason": {"reason": card["overrideReasons"][0], "userComment": "discussed with oncologist"}},
+        {
+            "card": card["uuid"],
+            "outcome": "overridden",
+            "outcomeTimestamp": "2026-11-23T10:02:00Z",
+            "overrideReason": {
+                "reason": card["overrideReasons"][0],
+                "userComment": "discussed with oncologist",
+            },
+        },
     ]
     response = live.post(path, {"feedback": items})
     assert response.status_code == 200
     assert live.post(path, {"feedback": items[:1]}).status_code == 200  # the same item again
     store = Store(live.database_url)
     try:
+
         def stored() -> list[tuple[str, str | None, str]]:
             return [row for row in store.feedback_by_rule() if row[0] == card["uuid"]]
 
@@ -505,15 +542,41 @@ def test_feedback_is_stored_once_and_joined_to_the_rule(live: Live) -> None:
 @pytest.mark.parametrize(
     ("item", "field"),
     [
-        ({"card": "c", "outcome": "accepted", "outcomeTimestamp": "2026-11-23T10:00:00Z"}, "feedback[0].acceptedSuggestions"),
-        ({"card": "c", "outcome": "dismissed", "outcomeTimestamp": "2026-11-23T10:00:00Z"}, "feedback[0].outcome"),
-        ({"card": "c", "outcome": "overridden", "outcomeTimestamp": "2026-11-23"}, "feedback[0].outcomeTimestamp"),
-        ({"card": "c", "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00"}, "feedback[0].outcomeTimestamp"),
+        (
+            {"card": "c", "outcome": "accepted", "outcomeTimestamp": "2026-11-23T10:00:00Z"},
+            "feedback[0].acceptedSuggestions",
+        ),
+        (
+            {"card": "c", "outcome": "dismissed", "outcomeTimestamp": "2026-11-23T10:00:00Z"},
+            "feedback[0].outcome",
+        ),
+        (
+            {"card": "c", "outcome": "overridden", "outcomeTimestamp": "2026-11-23"},
+            "feedback[0].outcomeTimestamp",
+        ),
+        (
+            {"card": "c", "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00"},
+            "feedback[0].outcomeTimestamp",
+        ),
         ({"outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00Z"}, "feedback[0].card"),
-        ({"card": "c", "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00Z", "overrideReason": {}},
-         "feedback[0].overrideReason"),
-        ({"card": "c", "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00Z",
-          "overrideReason": {"reason": {"display": "no code"}}}, "feedback[0].overrideReason.reason"),
+        (
+            {
+                "card": "c",
+                "outcome": "overridden",
+                "outcomeTimestamp": "2026-11-23T10:00:00Z",
+                "overrideReason": {},
+            },
+            "feedback[0].overrideReason",
+        ),
+        (
+            {
+                "card": "c",
+                "outcome": "overridden",
+                "outcomeTimestamp": "2026-11-23T10:00:00Z",
+                "overrideReason": {"reason": {"display": "no code"}},
+            },
+            "feedback[0].overrideReason.reason",
+        ),
     ],
 )
 def test_invalid_feedback_is_400_naming_the_field(live: Live, item: dict[str, Any], field: str) -> None:
@@ -525,10 +588,15 @@ def test_invalid_feedback_is_400_naming_the_field(live: Live, item: dict[str, An
 # --- CORS (H24), operations, logs, audit -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/cds-services", f"/cds-services/{SELECT}", f"/cds-services/{SELECT}/feedback"])
+@pytest.mark.parametrize(
+    "path", ["/cds-services", f"/cds-services/{SELECT}", f"/cds-services/{SELECT}/feedback"]
+)
 def test_cors_preflight_and_post_headers_for_allowed_origins_only(live: Live, path: str) -> None:
-    preflight = {"Origin": ORIGIN, "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "authorization,content-type"}
+    preflight = {
+        "Origin": ORIGIN,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
     response = httpx.options(live.url(path), headers=preflight)
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == ORIGIN
@@ -561,6 +629,7 @@ def test_invocations_are_audited_with_prefetch_use(live: Live) -> None:
     assert live.post(f"/cds-services/{SELECT}", request).status_code == 200
     store = Store(live.database_url)
     try:
+
         def mine() -> list[Any]:
             return [r for r in store.invocations() if r.hook_instance == request["hookInstance"]]
 
@@ -575,8 +644,13 @@ def test_invocations_are_audited_with_prefetch_use(live: Live) -> None:
 
 def test_logs_hold_ids_but_no_tokens_or_clinical_text(live: Live, log_capture: Capture) -> None:
     request = mdr1_request()
-    request["fhirAuthorization"] = {"access_token": "secret-access-token-xyz", "token_type": "Bearer",
-                                    "expires_in": 30, "scope": "patient/*.read", "subject": "mdrcds"}
+    request["fhirAuthorization"] = {
+        "access_token": "secret-access-token-xyz",
+        "token_type": "Bearer",
+        "expires_in": 30,
+        "scope": "patient/*.read",
+        "subject": "mdrcds",
+    }
     with serve_fhir(FakeFhirServer()) as fhir_base:
         request["fhirServer"] = fhir_base
         del request["prefetch"]["observations"]
@@ -586,5 +660,12 @@ def test_logs_hold_ids_but_no_tokens_or_clinical_text(live: Live, log_capture: C
     text = "\n".join(log_capture.lines)
     assert request["hookInstance"] in text
     jwt_value = headers["Authorization"].split()[1]
-    for secret in ("secret-access-token-xyz", jwt_value, jwt_value.split(".")[2], "Bearer ey", "verapamil", "Verapamil"):
+    for secret in (
+        "secret-access-token-xyz",
+        jwt_value,
+        jwt_value.split(".")[2],
+        "Bearer ey",
+        "verapamil",
+        "Verapamil",
+    ):
         assert secret not in text

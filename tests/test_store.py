@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -63,15 +62,27 @@ def test_invocations_and_cards_are_stored_once(store: Store) -> None:
     store.write_invocation(invocation("inv-1", cards))
     store.write_invocation(invocation("inv-1", cards))  # a replay from the spool
     [stored] = store.invocations()
-    assert (stored.id, stored.rule_ids, stored.card_uuids) == ("inv-1", ["rule-a", "rule-b"], ["card-1", "card-2"])
-    assert (stored.prefetch_used, stored.prefetch_fetched, stored.received_at) == (["patient"], ["conditions"], WHEN)
+    assert (stored.id, stored.rule_ids, stored.card_uuids) == (
+        "inv-1",
+        ["rule-a", "rule-b"],
+        ["card-1", "card-2"],
+    )
+    assert (stored.prefetch_used, stored.prefetch_fetched, stored.received_at) == (
+        ["patient"],
+        ["conditions"],
+        WHEN,
+    )
 
 
 def test_feedback_is_stored_once_and_joins_to_the_rule(store: Store) -> None:
     store.write_invocation(invocation("inv-1", [IssuedCard("card-1", "rule-a", "info")]))
     accepted = FeedbackItem("mdrcds-order-select", "card-1", "accepted", WHEN, ["sugg-1"])
     unknown = FeedbackItem(
-        "mdrcds-order-select", "card-9", "overridden", WHEN + timedelta(seconds=1), user_comment="not relevant"
+        "mdrcds-order-select",
+        "card-9",
+        "overridden",
+        WHEN + timedelta(seconds=1),
+        user_comment="not relevant",
     )
     assert store.write_feedback([accepted, unknown]) == 2
     assert store.write_feedback([accepted]) == 0

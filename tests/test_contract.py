@@ -1,0 +1,45 @@
+"""`api/` is the HTTP contract: it must match the app (regenerate with `mdrcds api export`)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+from mdrcds.discovery import discovery_document
+from mdrcds.engine import Engine
+from mdrcds.rulebook import Rulebook
+from mdrcds.service import evaluate
+from mdrcds.web.contract import EXAMPLE_CASES, EXAMPLE_NOW, dumps, openapi_document
+
+ROOT = Path(__file__).resolve().parents[1]
+API = ROOT / "api"
+STALE = "api/ is stale: run `mdrcds api export`"
+
+
+def test_openapi_document_matches_the_app() -> None:
+    assert (API / "openapi.json").read_text() == dumps(openapi_document()), STALE
+
+
+def test_discovery_document_matches_the_app() -> None:
+    assert (API / "cds-services.json").read_text() == dumps(discovery_document()), STALE
+
+
+def test_openapi_lists_the_cds_hooks_routes() -> None:
+    paths = json.loads((API / "openapi.json").read_text())["paths"]
+    assert {"/cds-services", "/cds-services/{service_id}", "/cds-services/{service_id}/feedback"} <= set(
+        paths
+    )
+    assert {"/healthz", "/metrics"} <= set(paths)
+
+
+def test_examples_are_the_golden_requests_and_their_responses(rulebook: Rulebook, engine: Engine) -> None:
+    for service_id, case in EXAMPLE_CASES.items():
+        request = (ROOT / "fhir_samples" / case / "request.json").read_bytes()
+        example_request = (API / "examples" / f"{service_id}.request.json").read_text()
+        assert json.loads(example_request) == json.loads(request), STALE
+        response = evaluate(
+            request, rulebook=rulebook, engine=engine, now=date.fromisoformat(EXAMPLE_NOW)
+        ).response()
+        assert (API / "examples" / f"{service_id}.response.json").read_text() == dumps(response), STALE
+        assert json.loads(request)["hook"] == service_id.removeprefix("mdrcds-")
