@@ -1,0 +1,215 @@
+"""CDS Hooks service load: order-select latency by prefetch size and concurrency, throughput, RSS.
+
+    .venv/bin/python benchmarks/service.py [--calls 2000] [--rss-calls 10000]
+
+Starts `mdrcds serve` (one worker, auth off, a fresh SQLite file) as a separate process and calls it
+over loopback HTTP from 1 or 8 client processes. Each request is the golden MDR1 order-select case
+(one card) plus N generated resources in its prefetch (N = 10, 100, 1000), mostly unrelated to any
+rule, as a real record is. Prints p50/p99 latency and calls per second for each, then the server's RSS
+after call 1,000 and after call 10,000 of a 100-resource run at 8 clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "fhir_samples" / "mdr1-pembrolizumab-verapamil-order-select" / "request.json"
+SERVICE = "/cds-services/mdrcds-order-select"
+
+
+def request_with(resources: int) -> dict[str, Any]:
+    """The MDR1 order-select request with `resources` extra prefetched resources."""
+    request: dict[str, Any] = json.loads(SAMPLE.read_text())
+    patient = {"reference": f"Patient/{request['context']['patientId']}"}
+    kinds: dict[str, list[dict[str, Any]]] = {
+        "observations": [],
+        "medicationRequests": [],
+        "conditions": [],
+        "procedures": [],
+    }
+    for number in range(resources):
+        slot = number % 10
+        if slot < 4:
+            kinds["observations"].append(
+                {
+                    "resourceType": "Observation",
+                    "id": f"obs-{number}",
+                    "status": "final",
+                    "code": {
+                        "coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]
+                    },
+                    "subject": patient,
+                    "effectiveDateTime": "2026-10-01",
+                    "valueQuantity": {"value": 70 + slot, "unit": "/min"},
+                }
+            )
+        elif slot < 7:
+            kinds["medicationRequests"].append(
+                {
+                    "resourceType": "MedicationRequest",
+                    "id": f"mr-{number}",
+                    "status": "completed",
+                    "intent": "order",
+                    "medicationCodeableConcept": {"text": "acetaminophen 500 mg oral tablet"},
+                    "subject": patient,
+                    "authoredOn": "2025-01-01",
+                }
+            )
+        elif slot < 9:
+            kinds["conditions"].append(
+                {
+                    "resourceType": "Condition",
+                    "id": f"cond-{number}",
+                    "code": {
+                        "coding": [
+                            {
+                                "system": "http://snomed.info/sct",
+                                "code": "38341003",
+                                "display": "Hypertension",
+                            }
+                        ]
+                    },
+                    "subject": patient,
+                }
+            )
+        else:
+            kinds["procedures"].append(
+                {
+                    "resourceType": "Procedure",
+                    "id": f"proc-{number}",
+                    "status": "completed",
+                    "code": {"text": "Chest X-ray"},
+                    "subject": patient,
+                    "performedDateTime": "2024-05-01",
+                }
+            )
+    for key, items in kinds.items():
+        bundle = request["prefetch"][key]
+        bundle["entry"] = (bundle.get("entry") or []) + [{"resource": r} for r in items]
+    return request
+
+
+def client_run(base: str, body: bytes, calls: int) -> list[float]:
+    """One client process: `calls` sequential calls; returns latencies in seconds."""
+    latencies = []
+    template = json.loads(body)
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for _ in range(calls):
+            template["hookInstance"] = str(uuid.uuid4())
+            data = json.dumps(template).encode()
+            started = time.perf_counter()
+            response = client.post(SERVICE, content=data, headers={"Content-Type": "application/json"})
+            latencies.append(time.perf_counter() - started)
+            if response.status_code != 200 or len(response.json()["cards"]) != 1:
+                raise RuntimeError(f"unexpected answer {response.status_code}: {response.text[:200]}")
+    return latencies
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def load(
+    pool: ProcessPoolExecutor, base: str, body: bytes, calls: int, clients: int
+) -> tuple[list[float], float]:
+    started = time.perf_counter()
+    futures = [pool.submit(client_run, base, body, calls // clients) for _ in range(clients)]
+    latencies = [latency for future in futures for latency in future.result()]
+    return latencies, time.perf_counter() - started
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`mdrcds serve` with one worker on a free loopback port, once it answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    workdir.mkdir(parents=True)
+    env = {
+        **os.environ,
+        "MDRCDS_AUTH": "off",
+        "MDRCDS_DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
+        "MDRCDS_SPOOL_DIR": str(workdir / "spool"),
+    }
+    command = [str(Path(sys.executable).parent / "mdrcds"), "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        command, env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            httpx.get(base + "/healthz")
+            return server, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    server.terminate()
+    raise RuntimeError("mdrcds serve did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--calls", type=int, default=2000, help="calls per configuration (1000-resource: a tenth)"
+    )
+    parser.add_argument("--rss-calls", type=int, default=10000)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="mdrcds-bench-"))
+    print(
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs; server: mdrcds serve, 1 worker, SQLite"
+    )
+    print(f"{'prefetch':>8} {'clients':>7} {'calls':>6} {'p50 ms':>7} {'p99 ms':>7} {'calls/s':>8}")
+    with ProcessPoolExecutor(max_workers=8) as pool:
+        server, base = start_server(workdir / "latency")
+        try:
+            for resources in (10, 100, 1000):
+                body = json.dumps(request_with(resources)).encode()
+                client_run(base, body, 20)  # warm-up
+                for clients in (1, 8):
+                    calls = args.calls if resources < 1000 else max(80, args.calls // 10)
+                    latencies, elapsed = load(pool, base, body, calls, clients)
+                    p50, p99 = (percentile(latencies, q) * 1000 for q in (0.5, 0.99))
+                    count, rate = len(latencies), len(latencies) / elapsed
+                    print(f"{resources:>8} {clients:>7} {count:>6} {p50:>7.1f} {p99:>7.1f} {rate:>8.0f}")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        server, base = start_server(workdir / "rss")
+        try:
+            body = json.dumps(request_with(100)).encode()
+            load(pool, base, body, 1000, 8)
+            first = rss_mb(server.pid)
+            load(pool, base, body, args.rss_calls - 1000, 8)
+            last = rss_mb(server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print(
+        f"RSS of a fresh server after 1,000 calls (100-resource prefetch, 8 clients): {first:.1f} MB; "
+        f"after {args.rss_calls:,}: {last:.1f} MB ({(last - first) / first * 100:+.1f}%)"
+    )
+
+
+if __name__ == "__main__":
+    main()
