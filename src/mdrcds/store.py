@@ -257,8 +257,3 @@ class Store:
             origin = getattr(exc, "orig", None)
             reason = (str(origin) if origin is not None else str(exc)).splitlines()[0]
             raise StoreUnavailable(f"could not {action}: {type(exc).__name__}: {reason}") from None
-
-
-def utcnow() -> datetime:
-    """The current time in UTC (the service's clock; logic takes time as an argument)."""
-    return datetime.now(UTC)

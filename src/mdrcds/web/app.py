@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from mdrcds.audit import AuditLog
 from mdrcds.auth import Authenticator, AuthError, KeySets
+from mdrcds.cards import Card
 from mdrcds.discovery import SERVICES, CdsService, discovery_document
 from mdrcds.engine import Engine
 from mdrcds.errors import FhirValidationError, InputFormatError
@@ -183,7 +184,7 @@ class Service:
                 status = 400
                 return operation_outcome(400, "invalid", str(exc))
             for card in evaluation.cards:
-                self.metrics.cards.labels(card["source"]["topic"]["code"], card["indicator"]).inc()
+                self.metrics.cards.labels(_rule_of(card), card["indicator"]).inc()
             response = Response(orjson.dumps(evaluation.response()), media_type="application/json")
             self.audit.record(
                 self.invocation(service, fhir_input, status, started, evaluation.cards, missing, fetched)
@@ -196,7 +197,7 @@ class Service:
                     "patient": evaluation.patient_id,
                     "status": status,
                     "cards": len(evaluation.cards),
-                    "rules": sorted({card["source"]["topic"]["code"] for card in evaluation.cards}),
+                    "rules": sorted({_rule_of(card) for card in evaluation.cards}),
                     "fetched": fetched,
                     "ms": round((time.perf_counter() - started) * 1000, 2),
                 },
@@ -216,7 +217,7 @@ class Service:
         fhir_input: FhirInput,
         status: int,
         started: float,
-        cards: list[dict[str, object]],
+        cards: list[Card],
         missing: list[str],
         fetched: list[str],
     ) -> InvocationRecord:
@@ -231,10 +232,7 @@ class Service:
             status_code=status,
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
             rulebook_version=self.rulebook.version,
-            cards=[
-                IssuedCard(str(card["uuid"]), str(card["source"]["topic"]["code"]), str(card["indicator"]))  # type: ignore[index]
-                for card in cards
-            ],
+            cards=[IssuedCard(str(card["uuid"]), _rule_of(card), str(card["indicator"])) for card in cards],
             prefetch_used=[k for k in fhir_input.prefetch_keys if k not in missing],
             prefetch_missing=[k for k in missing if k not in fetched],
             prefetch_fetched=fetched,
@@ -257,6 +255,11 @@ class Service:
 
     def today(self) -> date:
         return self.clock().date()
+
+
+def _rule_of(card: Card) -> str:
+    """The rule that made a card (CDS Hooks `source.topic.code`)."""
+    return str(card["source"]["topic"]["code"])
 
 
 def build_service(settings: Settings, clock: Clock | None = None) -> Service:
@@ -386,11 +389,14 @@ def _add_routes(app: FastAPI) -> None:
 
         return await _guarded(handle)
 
+    def unknown(service_id: str) -> Response:
+        return operation_outcome(404, "not-found", f"no CDS service {service_id!r}", "id")
+
     @app.post("/cds-services/{service_id}", summary="Call a CDS service")
     async def call(service_id: str, request: Request) -> Response:
         service = SERVICES.get(service_id)
         if service is None:
-            return operation_outcome(404, "not-found", f"no CDS service {service_id!r}", "id")
+            return unknown(service_id)
         return await _guarded(lambda: _service(request).call(service, request))
 
     @app.get("/cds-services/{service_id}", include_in_schema=False)
@@ -401,7 +407,7 @@ def _add_routes(app: FastAPI) -> None:
     async def feedback(service_id: str, request: Request) -> Response:
         service = SERVICES.get(service_id)
         if service is None:
-            return operation_outcome(404, "not-found", f"no CDS service {service_id!r}", "id")
+            return unknown(service_id)
         return await _guarded(lambda: _service(request).feedback(service, request))
 
     @app.get("/healthz", summary="Liveness and database status")
