@@ -61,6 +61,15 @@ def _parser() -> argparse.ArgumentParser:
     listing = rules_commands.add_parser("list", help="print the rule catalogue")
     listing.add_argument("--rules", type=Path, default=None)
     listing.set_defaults(handler=_rules_list)
+    test = commands.add_parser("test", help="run rule test cases (YAML files, golden case directories)")
+    test.add_argument(
+        "paths", nargs="*", type=Path, default=[Path("tests/cases")], help="files or directories"
+    )
+    test.add_argument("--junit", type=Path, default=None, help="also write a JUnit XML report here")
+    test.add_argument("--coverage", action="store_true", help="report which rules the cases exercise")
+    test.add_argument("--rules", type=Path, default=None)
+    test.set_defaults(handler=_test)
+
     serve = commands.add_parser("serve", help="run the CDS Hooks service (settings: MDRCDS_* variables)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
@@ -159,6 +168,33 @@ def _terminal(markdown: str, colour: bool) -> str:
     parts[1::2] = bold
     text = "".join(parts)
     return re.sub(r"\\(.)", r"\1", text)
+
+
+def _test(args: argparse.Namespace) -> int:
+    from mdrcds.testcases import coverage, find_cases, junit_xml, run_path
+
+    rulebook = load_rulebook(args.rules)
+    engine = Engine(rulebook)
+    results = [run_path(path, rulebook, engine) for path in find_cases(args.paths)]
+    for result in results:
+        if result.passed:
+            print(f"PASS {result.loaded.case.name}")
+        else:
+            print(f"FAIL {result.loaded.case.name} ({result.loaded.path})")
+            for problem in result.problems:
+                print(f"    {problem}")
+    failed = sum(1 for r in results if not r.passed)
+    if args.coverage:
+        table = coverage(results, rulebook)
+        print(f"\n{'rule':<58} {'fired':>6} {'not fired':>10}")
+        for rule_id, counts in sorted(table.items()):
+            print(f"{rule_id:<58} {counts['fired']:>6} {counts['not_fired']:>10}")
+        untested = [rule_id for rule_id, counts in sorted(table.items()) if not counts["fired"]]
+        print(f"rules no case makes fire: {', '.join(untested) if untested else 'none'}")
+    if args.junit:
+        args.junit.write_bytes(junit_xml(results))
+    print(f"\n{len(results) - failed} cases passed, {failed} failed")
+    return 1 if failed or not results else 0
 
 
 def _settings() -> Settings:
