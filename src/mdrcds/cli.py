@@ -29,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mdrcds` console script; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    args.command_line = ["mdrcds", *(sys.argv[1:] if argv is None else argv)]
     try:
         code: int = args.handler(args)
         return code
@@ -69,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--coverage", action="store_true", help="report which rules the cases exercise")
     test.add_argument("--rules", type=Path, default=None)
     test.set_defaults(handler=_test)
+
+    batch = commands.add_parser("batch", help="evaluate a population: Bundle files or a Bulk Data export")
+    batch.add_argument("inputs", nargs="+", type=Path, help="Bundle files, directories, NDJSON exports")
+    batch.add_argument("--out", type=Path, required=True, help="output directory")
+    batch.add_argument("--now", type=_date, default=None, help="evaluation date, YYYY-MM-DD (default today)")
+    batch.add_argument("--hook", choices=HOOKS, default="patient-view")
+    batch.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    batch.add_argument("--rules", type=Path, default=None)
+    batch.set_defaults(handler=_batch)
 
     serve = commands.add_parser("serve", help="run the CDS Hooks service (settings: MDRCDS_* variables)")
     serve.add_argument("--host", default="127.0.0.1")
@@ -195,6 +205,42 @@ def _test(args: argparse.Namespace) -> int:
         args.junit.write_bytes(junit_xml(results))
     print(f"\n{len(results) - failed} cases passed, {failed} failed")
     return 1 if failed or not results else 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from mdrcds.batch import Progress, run_local, summary, write_findings, write_summary
+    from mdrcds.report import render_report
+
+    now = args.now or date.today()
+    rulebook = load_rulebook(args.rules)
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = run_local(
+        args.inputs, now=now, hook=args.hook, workers=args.workers, rules_dir=args.rules, progress=Progress()
+    )
+    document = summary(
+        result,
+        rulebook,
+        now=now,
+        hook=args.hook,
+        engine="local",
+        workers=args.workers,
+        command=args.command_line,
+    )
+    write_findings(result.findings, args.out)
+    write_summary(document, args.out)
+    (args.out / "report.html").write_text(render_report(document, result.findings))
+    for outcome in result.failed[:20]:
+        print(
+            f"mdrcds: skipped patient {outcome.patient} ({outcome.source}): {outcome.error}", file=sys.stderr
+        )
+    for problem in result.read_problems[:20]:
+        print(f"mdrcds: skipped {problem.source}: {problem.kind}: {problem.message}", file=sys.stderr)
+    print(
+        f"{result.patients:,} patients, {document['patients_with_cards']:,} with cards, "
+        f"{len(result.failed):,} failed; wrote findings.csv, findings.parquet, summary.json, report.html "
+        f"to {args.out}"
+    )
+    return 0
 
 
 def _settings() -> Settings:

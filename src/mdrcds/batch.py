@@ -1,0 +1,243 @@
+"""Batch runs: the same per-patient evaluation as the service, over a population.
+
+`evaluate_record` is the unit of work (also used by the Spark runner). `run_local` spreads it over
+worker processes, shows progress, and writes `findings.csv`, `findings.parquet`, `summary.json` and
+`report.html` into the output directory. A patient that cannot be evaluated is counted and listed in
+the summary; the run goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import multiprocessing
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from mdrcds.engine import Engine
+from mdrcds.errors import MdrcdsError
+from mdrcds.population import PatientRecord, ReadProblem, records
+from mdrcds.rulebook import Rulebook, load_rulebook
+from mdrcds.service import evaluate
+
+FINDING_COLUMNS = ("patient", "rule", "indicator", "summary", "triggers")
+
+
+@dataclass(frozen=True)
+class FindingRow:
+    """One rule that fired for one patient; `triggers` are the resources, ';'-separated and sorted."""
+
+    patient: str
+    rule: str
+    indicator: str
+    summary: str
+    triggers: str
+
+
+@dataclass
+class PatientOutcome:
+    patient: str
+    source: str
+    findings: list[FindingRow] = field(default_factory=list)
+    error_kind: str | None = None
+    error: str | None = None
+
+
+def evaluate_record(
+    record: PatientRecord, rulebook: Rulebook, engine: Engine, now: date, hook: str
+) -> PatientOutcome:
+    """Evaluate one patient; errors become part of the outcome, never an exception."""
+    outcome = PatientOutcome(record.patient_id, record.source)
+    try:
+        evaluation = evaluate(
+            record.document,
+            rulebook=rulebook,
+            engine=engine,
+            now=now,
+            default_hook=hook,
+            source=record.source,
+        )
+    except MdrcdsError as exc:
+        outcome.error_kind = type(exc).__name__
+        outcome.error = str(exc).splitlines()[0]
+        return outcome
+    patient = evaluation.patient_id or record.patient_id
+    outcome.patient = patient
+    for finding, card in zip(evaluation.findings, evaluation.cards, strict=True):
+        sources = sorted({fact.source for match in finding.matches for fact in match.values()})
+        outcome.findings.append(
+            FindingRow(
+                patient, finding.rule.id, str(card["indicator"]), str(card["summary"]), ";".join(sources)
+            )
+        )
+    return outcome
+
+
+# --- worker processes ---------------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(rules_dir: Path | None, now: date, hook: str) -> None:
+    rulebook = load_rulebook(rules_dir)
+    _WORKER.update(rulebook=rulebook, engine=Engine(rulebook), now=now, hook=hook)
+
+
+def _work(record: PatientRecord) -> PatientOutcome:
+    return evaluate_record(record, _WORKER["rulebook"], _WORKER["engine"], _WORKER["now"], _WORKER["hook"])
+
+
+# --- progress -------------------------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line progress display on stderr: patients done, patients/s, cards, errors."""
+
+    def __init__(self, stream: TextIO = sys.stderr, every: float = 0.5) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.every = every if self.tty else 10.0
+        self.started = time.monotonic()
+        self.last = 0.0
+
+    def update(self, done: int, with_cards: int, errors: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self.last < self.every:
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-9)
+        line = f"{done:,} patients  {rate:,.0f} patients/s  {with_cards:,} with cards  {errors:,} errors"
+        if self.tty:
+            self.stream.write("\r" + line + ("\n" if final else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+# --- the local runner -----------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    patients: int
+    findings: list[FindingRow]
+    failed: list[PatientOutcome]
+    read_problems: list[ReadProblem]
+    elapsed: float
+
+
+def outcomes(
+    items: Iterable[PatientRecord], workers: int, rules_dir: Path | None, now: date, hook: str
+) -> Iterator[PatientOutcome]:
+    """Evaluate every record, in `workers` processes (1: in this process)."""
+    if workers <= 1:
+        _init_worker(rules_dir, now, hook)
+        yield from map(_work, items)
+        return
+    context = multiprocessing.get_context("forkserver")
+    with context.Pool(workers, initializer=_init_worker, initargs=(rules_dir, now, hook)) as pool:
+        yield from pool.imap_unordered(_work, items, chunksize=8)
+
+
+def run_local(
+    inputs: Sequence[Path],
+    *,
+    now: date,
+    hook: str = "patient-view",
+    workers: int = 1,
+    rules_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> BatchResult:
+    """Evaluate every patient under `inputs`."""
+    started = time.monotonic()
+    problems: list[ReadProblem] = []
+    findings: list[FindingRow] = []
+    failed: list[PatientOutcome] = []
+    patients = with_cards = 0
+    for outcome in outcomes(records(inputs, problems), workers, rules_dir, now, hook):
+        patients += 1
+        if outcome.error_kind:
+            failed.append(outcome)
+        elif outcome.findings:
+            with_cards += 1
+            findings.extend(outcome.findings)
+        if progress:
+            progress.update(patients, with_cards, len(failed))
+    if progress:
+        progress.update(patients, with_cards, len(failed), final=True)
+    findings.sort(key=lambda row: (row.patient, row.rule))
+    return BatchResult(patients, findings, failed, problems, time.monotonic() - started)
+
+
+# --- outputs ----------------------------------------------------------------------------------------------
+
+
+def write_findings(rows: Sequence[FindingRow], out: Path) -> None:
+    """findings.csv and findings.parquet."""
+    with (out / "findings.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(FINDING_COLUMNS)
+        writer.writerows((r.patient, r.rule, r.indicator, r.summary, r.triggers) for r in rows)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {column: [getattr(r, column) for r in rows] for column in FINDING_COLUMNS},
+        schema=pa.schema([(c, pa.string()) for c in FINDING_COLUMNS]),
+    )
+    pq.write_table(table, out / "findings.parquet")
+
+
+def summary(
+    result: BatchResult,
+    rulebook: Rulebook,
+    *,
+    now: date,
+    hook: str,
+    engine: str,
+    workers: int,
+    command: list[str],
+) -> dict[str, Any]:
+    """The run's summary.json document."""
+    per_rule = Counter(row.rule for row in result.findings)
+    evaluated = result.patients - len(result.failed)
+    errors = Counter(o.error_kind for o in result.failed) + Counter(p.kind for p in result.read_problems)
+    return {
+        "command": command,
+        "rulebook": rulebook.version,
+        "now": now.isoformat(),
+        "hook": hook,
+        "engine": engine,
+        "workers": workers,
+        "patients": result.patients,
+        "patients_evaluated": evaluated,
+        "patients_with_cards": len({row.patient for row in result.findings}),
+        "findings": len(result.findings),
+        "rules": {
+            rule.id: {
+                "indicator": rule.indicator,
+                "patients": per_rule.get(rule.id, 0),
+                "rate": per_rule.get(rule.id, 0) / evaluated if evaluated else 0.0,
+            }
+            for rule in sorted(rulebook.rules, key=lambda r: r.id)
+        },
+        "errors": dict(sorted(errors.items())),
+        "failed_patients": [
+            {"patient": o.patient, "source": o.source, "kind": o.error_kind, "error": o.error}
+            for o in result.failed[:100]
+        ],
+        "read_problems": [asdict(p) for p in result.read_problems[:100]],
+        "elapsed_seconds": round(result.elapsed, 3),
+        "patients_per_second": round(result.patients / result.elapsed, 1) if result.elapsed else None,
+    }
+
+
+def write_summary(document: dict[str, Any], out: Path) -> None:
+    (out / "summary.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")

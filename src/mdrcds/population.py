@@ -1,0 +1,142 @@
+"""Population input: Bundle files and Bulk Data exports (NDJSON), as one raw record per patient.
+
+Bulk Data exports hold one `<Type>.<n>.ndjson` file per resource type. Lines are grouped by the
+patient they belong to (`Patient.id`, `subject` or `patient` reference) without being decoded further;
+types no rule reads (Encounter, DocumentReference, ...) are skipped unread. Large exports are first
+split into hash buckets on disk, so memory holds one bucket at a time, not the population.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from mdrcds.fhir import FACT_RESOURCE_TYPES
+
+BUCKET_BYTES = 256 * 1024 * 1024
+_NDJSON_NAME = re.compile(r"^([A-Z][A-Za-z]+)(?:\.[^.]+)*\.ndjson$")
+READ_TYPES = frozenset({"Patient", *FACT_RESOURCE_TYPES})
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    """One patient's data: `document` is a FHIR Bundle (raw JSON bytes) ready for `evaluate`."""
+
+    patient_id: str
+    source: str
+    document: bytes
+
+
+@dataclass
+class ReadProblem:
+    """A line or file that could not be attributed to a patient."""
+
+    source: str
+    kind: str
+    message: str
+
+
+def records(paths: Sequence[Path], problems: list[ReadProblem]) -> Iterator[PatientRecord]:
+    """Every patient under `paths`: Bundle files (*.json), directories of them, or NDJSON exports.
+
+    Problems (unreadable lines, resources with no patient) are appended to `problems`; reading goes on.
+    """
+    for path in paths:
+        if path.is_dir():
+            ndjson = sorted(p for p in path.iterdir() if p.suffix == ".ndjson")
+            if ndjson:
+                yield from _bulk(ndjson, problems)
+            yield from records(
+                sorted(p for p in path.iterdir() if p.suffix == ".json" or p.is_dir()), problems
+            )
+        elif path.suffix == ".ndjson":
+            yield from _bulk([path], problems)
+        elif path.suffix == ".json":
+            yield PatientRecord(path.stem, str(path), path.read_bytes())
+        elif not path.exists():
+            problems.append(ReadProblem(str(path), "missing", "no such file or directory"))
+
+
+def _bulk(files: list[Path], problems: list[ReadProblem]) -> Iterator[PatientRecord]:
+    readable = []
+    for file in files:
+        match = _NDJSON_NAME.match(file.name)
+        if match and match.group(1) in READ_TYPES:
+            readable.append(file)
+    total = sum(f.stat().st_size for f in readable)
+    buckets = max(1, -(-total // BUCKET_BYTES))
+    if buckets == 1:
+        yield from _group(_lines(readable, problems), problems)
+        return
+    with tempfile.TemporaryDirectory(prefix="mdrcds-buckets-") as scratch:
+        handles = [open(Path(scratch) / f"{n}.ndjson", "wb") for n in range(buckets)]  # noqa: SIM115
+        try:
+            for patient, source, line in _lines(readable, problems):
+                bucket = zlib.crc32(patient.encode()) % buckets
+                handles[bucket].write(orjson.dumps([patient, source]) + b"\t" + line + b"\n")
+        finally:
+            for handle in handles:
+                handle.close()
+        for n in range(buckets):
+            with open(Path(scratch) / f"{n}.ndjson", "rb") as reader:
+                yield from _group(_bucket_lines(reader), problems)
+
+
+def _bucket_lines(reader: Iterable[bytes]) -> Iterator[tuple[str, str, bytes]]:
+    for row in reader:
+        head, line = row.rstrip(b"\n").split(b"\t", 1)
+        patient, source = orjson.loads(head)
+        yield patient, source, line
+
+
+def _lines(files: list[Path], problems: list[ReadProblem]) -> Iterator[tuple[str, str, bytes]]:
+    """(patient id, source, raw resource) for each line of the export files."""
+    for file in files:
+        with file.open("rb") as handle:
+            for number, line in enumerate(handle, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                where = f"{file}:{number}"
+                try:
+                    resource = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    problems.append(ReadProblem(where, "invalid-json", str(exc)))
+                    continue
+                patient = _patient_of(resource)
+                if patient is None:
+                    problems.append(ReadProblem(where, "no-patient", "resource names no patient"))
+                    continue
+                yield patient, where, line
+
+
+def _patient_of(resource: object) -> str | None:
+    if not isinstance(resource, dict):
+        return None
+    if resource.get("resourceType") == "Patient":
+        return str(resource["id"]) if isinstance(resource.get("id"), str) else None
+    for key in ("subject", "patient"):
+        reference = (
+            (resource.get(key) or {}).get("reference") if isinstance(resource.get(key), dict) else None
+        )
+        if isinstance(reference, str) and reference.startswith("Patient/"):
+            return reference[len("Patient/") :]
+    return None
+
+
+def _group(lines: Iterator[tuple[str, str, bytes]], problems: list[ReadProblem]) -> Iterator[PatientRecord]:
+    by_patient: dict[str, list[bytes]] = {}
+    first_source: dict[str, str] = {}
+    for patient, source, line in lines:
+        by_patient.setdefault(patient, []).append(line)
+        first_source.setdefault(patient, source.rsplit(":", 1)[0])
+    for patient in sorted(by_patient):
+        entries = b",".join(b'{"resource":' + line + b"}" for line in by_patient[patient])
+        document = b'{"resourceType":"Bundle","type":"collection","entry":[' + entries + b"]}"
+        yield PatientRecord(patient, first_source[patient], document)
