@@ -179,12 +179,14 @@ def run_local(
 # --- outputs ----------------------------------------------------------------------------------------------
 
 
-def write_findings(rows: Sequence[FindingRow], out: Path) -> None:
-    """findings.csv and findings.parquet."""
+def write_findings(rows: Sequence[FindingRow], out: Path, parquet: bool = True) -> None:
+    """findings.csv, and findings.parquet unless Spark wrote it."""
     with (out / "findings.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(FINDING_COLUMNS)
         writer.writerows((r.patient, r.rule, r.indicator, r.summary, r.triggers) for r in rows)
+    if not parquet:
+        return
     import pyarrow as pa
     import pyarrow.parquet as pq
 

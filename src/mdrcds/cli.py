@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--hook", choices=HOOKS, default="patient-view")
     batch.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     batch.add_argument("--rules", type=Path, default=None)
+    batch.add_argument(
+        "--engine", choices=("local", "spark"), default="local", help="spark needs mdrcds[spark]"
+    )
+    batch.add_argument("--master", default="local[2]", help="Spark master URL (with --engine spark)")
     batch.set_defaults(handler=_batch)
 
     serve = commands.add_parser("serve", help="run the CDS Hooks service (settings: MDRCDS_* variables)")
@@ -214,19 +218,34 @@ def _batch(args: argparse.Namespace) -> int:
     now = args.now or date.today()
     rulebook = load_rulebook(args.rules)
     args.out.mkdir(parents=True, exist_ok=True)
-    result = run_local(
-        args.inputs, now=now, hook=args.hook, workers=args.workers, rules_dir=args.rules, progress=Progress()
-    )
+    if args.engine == "spark":
+        from mdrcds.spark import run_spark
+
+        print(f"mdrcds: running on Spark ({args.master})", file=sys.stderr)
+        result = run_spark(
+            args.inputs, args.out, now=now, hook=args.hook, master=args.master, rules_dir=args.rules
+        )
+    else:
+        result = run_local(
+            args.inputs,
+            now=now,
+            hook=args.hook,
+            workers=args.workers,
+            rules_dir=args.rules,
+            progress=Progress(),
+        )
     document = summary(
         result,
         rulebook,
         now=now,
         hook=args.hook,
-        engine="local",
+        engine=args.engine,
         workers=args.workers,
         command=args.command_line,
     )
-    write_findings(result.findings, args.out)
+    if args.engine == "spark":
+        document["master"] = args.master
+    write_findings(result.findings, args.out, parquet=args.engine == "local")
     write_summary(document, args.out)
     (args.out / "report.html").write_text(render_report(document, result.findings))
     for outcome in result.failed[:20]:

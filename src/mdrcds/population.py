@@ -20,7 +20,7 @@ import orjson
 from mdrcds.fhir import FACT_RESOURCE_TYPES
 
 BUCKET_BYTES = 256 * 1024 * 1024
-_NDJSON_NAME = re.compile(r"^([A-Z][A-Za-z]+)(?:\.[^.]+)*\.ndjson$")
+NDJSON_NAME = re.compile(r"^([A-Z][A-Za-z]+)(?:\.[^.]+)*\.ndjson$")
 READ_TYPES = frozenset({"Patient", *FACT_RESOURCE_TYPES})
 
 
@@ -66,7 +66,7 @@ def records(paths: Sequence[Path], problems: list[ReadProblem]) -> Iterator[Pati
 def _bulk(files: list[Path], problems: list[ReadProblem]) -> Iterator[PatientRecord]:
     readable = []
     for file in files:
-        match = _NDJSON_NAME.match(file.name)
+        match = NDJSON_NAME.match(file.name)
         if match and match.group(1) in READ_TYPES:
             readable.append(file)
     total = sum(f.stat().st_size for f in readable)
@@ -109,14 +109,15 @@ def _lines(files: list[Path], problems: list[ReadProblem]) -> Iterator[tuple[str
                 except orjson.JSONDecodeError as exc:
                     problems.append(ReadProblem(where, "invalid-json", str(exc)))
                     continue
-                patient = _patient_of(resource)
+                patient = patient_of(resource)
                 if patient is None:
                     problems.append(ReadProblem(where, "no-patient", "resource names no patient"))
                     continue
                 yield patient, where, line
 
 
-def _patient_of(resource: object) -> str | None:
+def patient_of(resource: object) -> str | None:
+    """The id of the patient a decoded resource belongs to, or None."""
     if not isinstance(resource, dict):
         return None
     if resource.get("resourceType") == "Patient":
@@ -137,6 +138,10 @@ def _group(lines: Iterator[tuple[str, str, bytes]], problems: list[ReadProblem])
         by_patient.setdefault(patient, []).append(line)
         first_source.setdefault(patient, source.rsplit(":", 1)[0])
     for patient in sorted(by_patient):
-        entries = b",".join(b'{"resource":' + line + b"}" for line in by_patient[patient])
-        document = b'{"resourceType":"Bundle","type":"collection","entry":[' + entries + b"]}"
-        yield PatientRecord(patient, first_source[patient], document)
+        yield PatientRecord(patient, first_source[patient], bundle_of(by_patient[patient]))
+
+
+def bundle_of(lines: Sequence[bytes]) -> bytes:
+    """A collection Bundle (raw JSON) of raw resource JSON lines, built without decoding them."""
+    entries = b",".join(b'{"resource":' + line + b"}" for line in lines)
+    return b'{"resourceType":"Bundle","type":"collection","entry":[' + entries + b"]}"

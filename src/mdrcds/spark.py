@@ -1,0 +1,172 @@
+"""Population runs on Apache Spark (optional extra `mdrcds[spark]`): the local runner's work, distributed.
+
+NDJSON lines are read by Spark, tagged with their patient, co-located by patient
+(`repartition` + `sortWithinPartitions`) and evaluated with the same per-patient function as the local
+runner (`mdrcds.batch.evaluate_record`) inside `mapInPandas`. The findings are written as Parquet by
+Spark and collected for `summary.json` and `report.html`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from mdrcds.batch import BatchResult, FindingRow, PatientOutcome, evaluate_record
+from mdrcds.engine import Engine
+from mdrcds.errors import MdrcdsError
+from mdrcds.population import NDJSON_NAME, READ_TYPES, ReadProblem, bundle_of, patient_of
+from mdrcds.rulebook import Rulebook, load_rulebook
+
+_OUTPUT_SCHEMA = (
+    "patient string, source string, rule string, indicator string, summary string, triggers string, "
+    "error_kind string, error string"
+)
+_EXECUTOR: dict[Any, tuple[Rulebook, Engine]] = {}
+
+
+def ndjson_files(inputs: Sequence[Path]) -> list[str]:
+    """The NDJSON files of rule-relevant resource types under `inputs`."""
+    files: list[Path] = []
+    for path in inputs:
+        candidates = sorted(path.glob("*.ndjson")) if path.is_dir() else [path]
+        for file in candidates:
+            match = NDJSON_NAME.match(file.name)
+            if match and match.group(1) in READ_TYPES:
+                files.append(file)
+    return [str(f.resolve()) for f in files]
+
+
+def _tag(batches: Iterator[Any]) -> Iterator[Any]:
+    """(value) -> (value, patient, problem); a line with no patient is reported, not evaluated."""
+    import orjson
+    import pandas as pd
+
+    for frame in batches:
+        values = [str(line) for line in frame["value"]]
+        patients: list[str | None] = []
+        problems: list[str | None] = []
+        for line in values:
+            try:
+                patient = patient_of(orjson.loads(line))
+                problems.append(None if patient else "no-patient")
+            except orjson.JSONDecodeError:
+                patient = None
+                problems.append("invalid-json")
+            patients.append(patient)
+        # Plain Python strings: Spark may hand over Arrow-backed columns that it cannot take back.
+        yield pd.DataFrame({"value": values, "patient": patients, "problem": problems}, dtype=object)
+
+
+def _evaluator(rules_dir: str | None, now: date, hook: str) -> Any:
+    def evaluate_partition(batches: Iterator[Any]) -> Iterator[Any]:
+
+        from mdrcds.population import PatientRecord
+
+        key = (rules_dir, now, hook)
+        if key not in _EXECUTOR:
+            rulebook = load_rulebook(Path(rules_dir) if rules_dir else None)
+            _EXECUTOR[key] = (rulebook, Engine(rulebook))
+        rulebook, engine = _EXECUTOR[key]
+
+        def rows(patient: str, lines: list[str]) -> list[dict[str, Any]]:
+            record = PatientRecord(patient, "spark", bundle_of([line.encode() for line in lines]))
+            outcome = evaluate_record(record, rulebook, engine, now, hook)
+            base = {"patient": outcome.patient, "source": record.source}
+            if outcome.error_kind:
+                return [base | {"error_kind": outcome.error_kind, "error": outcome.error}]
+            found = [base | vars(row) for row in outcome.findings]
+            return found or [base]  # a row per patient, so patients without cards are counted
+
+        current: str | None = None
+        lines: list[str] = []
+        for frame in batches:
+            out: list[dict[str, Any]] = []
+            for patient, line in zip(frame["patient"], frame["value"], strict=True):
+                if patient != current and lines:
+                    out += rows(str(current), lines)
+                    lines = []
+                current = patient
+                lines.append(line)
+            if out:
+                yield frame_of(out)
+        if lines:
+            yield frame_of(rows(str(current), lines))
+
+    def frame_of(out: list[dict[str, Any]]) -> Any:
+        import pandas as pd
+
+        # Every column filled (None, not NaN) and of object dtype, so Arrow sees strings and nulls.
+        return pd.DataFrame(
+            [{c: row.get(c) for c in _COLUMNS} for row in out], columns=_COLUMNS, dtype=object
+        )
+
+    return evaluate_partition
+
+
+_COLUMNS = ["patient", "source", "rule", "indicator", "summary", "triggers", "error_kind", "error"]
+
+
+def run_spark(
+    inputs: Sequence[Path],
+    out: Path,
+    *,
+    now: date,
+    hook: str = "patient-view",
+    master: str = "local[2]",
+    rules_dir: Path | None = None,
+    partitions: int | None = None,
+) -> BatchResult:
+    """Evaluate every patient of the NDJSON exports under `inputs` on Spark; findings.parquet in `out`."""
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
+
+    started = time.monotonic()
+    files = ndjson_files(inputs)
+    if not files:
+        raise MdrcdsError(
+            "--engine spark reads Bulk Data exports: no <Type>.ndjson files of rule types found"
+        )
+    # Workers must run the Python that has mdrcds installed (on a cluster: set PYSPARK_PYTHON).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = (
+        SparkSession.builder.master(master)
+        .appName("mdrcds batch")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.shuffle.partitions", str(partitions or 8))
+        .getOrCreate()
+    )
+    try:
+        lines = spark.read.text(files).where(F.length(F.trim("value")) > 0)
+        tagged = lines.mapInPandas(_tag, "value string, patient string, problem string").cache()
+        problems = [
+            ReadProblem("spark", row.problem, "line skipped")
+            for row in tagged.where(F.col("problem").isNotNull()).select("problem").collect()
+        ]
+        evaluated = (
+            tagged.where(F.col("patient").isNotNull())
+            .repartition(partitions or 8, "patient")
+            .sortWithinPartitions("patient")
+            .mapInPandas(_evaluator(str(rules_dir) if rules_dir else None, now, hook), _OUTPUT_SCHEMA)
+            .cache()
+        )
+        evaluated.where(F.col("rule").isNotNull()).select(
+            "patient", "rule", "indicator", "summary", "triggers"
+        ).write.mode("overwrite").parquet(str(out / "findings.parquet"))
+        collected = evaluated.collect()
+    finally:
+        spark.stop()
+    findings = sorted(
+        (FindingRow(r.patient, r.rule, r.indicator, r.summary, r.triggers) for r in collected if r.rule),
+        key=lambda row: (row.patient, row.rule),
+    )
+    failed = [
+        PatientOutcome(r.patient, r.source, [], r.error_kind, r.error) for r in collected if r.error_kind
+    ]
+    patients = len({r.patient for r in collected})
+    return BatchResult(patients, findings, failed, problems, time.monotonic() - started)
