@@ -54,6 +54,8 @@ def test_the_batch_command_on_spark_writes_the_same_summary(tmp_path: Path) -> N
                     "2026-11-23",
                     "--engine",
                     engine,
+                    "--master",
+                    "local[2]",
                 ]
             )
             == 0

@@ -81,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--engine", choices=("local", "spark"), default="local", help="spark needs mdrcds[spark]"
     )
-    batch.add_argument("--master", default="local[2]", help="Spark master URL (with --engine spark)")
+    batch.add_argument(
+        "--master", default=None, help="Spark master URL (default: spark-submit's, else local[2])"
+    )
     batch.set_defaults(handler=_batch)
 
     serve = commands.add_parser("serve", help="run the CDS Hooks service (settings: MDRCDS_* variables)")
@@ -221,7 +223,7 @@ def _batch(args: argparse.Namespace) -> int:
     if args.engine == "spark":
         from mdrcds.spark import run_spark
 
-        print(f"mdrcds: running on Spark ({args.master})", file=sys.stderr)
+        print(f"mdrcds: running on Spark ({args.master or 'default master'})", file=sys.stderr)
         result = run_spark(
             args.inputs, args.out, now=now, hook=args.hook, master=args.master, rules_dir=args.rules
         )
@@ -244,7 +246,7 @@ def _batch(args: argparse.Namespace) -> int:
         command=args.command_line,
     )
     if args.engine == "spark":
-        document["master"] = args.master
+        document["master"] = args.master or "spark-submit default or local[2]"
     write_findings(result.findings, args.out, parquet=args.engine == "local")
     write_summary(document, args.out)
     (args.out / "report.html").write_text(render_report(document, result.findings))

@@ -256,6 +256,39 @@ def read_input(document: Any, *, source: str = "<input>", default_hook: str = "p
     )
 
 
+class _Ref(msgspec.Struct):
+    reference: Any = None
+
+
+class _Owner(msgspec.Struct):
+    """Only what says which patient a resource belongs to."""
+
+    resourceType: Any = None
+    id: Any = None
+    subject: _Ref | None = None
+    patient: _Ref | None = None
+
+
+_OWNER_DECODER = msgspec.json.Decoder(_Owner)
+
+
+def patient_of_raw(raw: bytes) -> str | None:
+    """The id of the patient a raw resource belongs to (Patient.id, subject or patient reference).
+
+    Decodes only those fields. Raises InputFormatError for JSON that is not a resource object.
+    """
+    try:
+        owner = _OWNER_DECODER.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise InputFormatError(f"not a FHIR resource ({exc})") from None
+    if owner.resourceType == "Patient":
+        return owner.id if isinstance(owner.id, str) else None
+    for ref in (owner.subject, owner.patient):
+        if ref is not None and isinstance(ref.reference, str) and ref.reference.startswith("Patient/"):
+            return ref.reference[len("Patient/") :]
+    return None
+
+
 def add_fetched(fhir_input: FhirInput, data: bytes, *, where: str) -> None:
     """Add a resource or Bundle fetched on the input's behalf (e.g. a missing prefetch key).
 

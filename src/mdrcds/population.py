@@ -17,7 +17,8 @@ from pathlib import Path
 
 import orjson
 
-from mdrcds.fhir import FACT_RESOURCE_TYPES
+from mdrcds.errors import InputFormatError
+from mdrcds.fhir import FACT_RESOURCE_TYPES, patient_of_raw
 
 BUCKET_BYTES = 256 * 1024 * 1024
 NDJSON_NAME = re.compile(r"^([A-Z][A-Za-z]+)(?:\.[^.]+)*\.ndjson$")
@@ -105,30 +106,14 @@ def _lines(files: list[Path], problems: list[ReadProblem]) -> Iterator[tuple[str
                     continue
                 where = f"{file}:{number}"
                 try:
-                    resource = orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
+                    patient = patient_of_raw(line)
+                except InputFormatError as exc:
                     problems.append(ReadProblem(where, "invalid-json", str(exc)))
                     continue
-                patient = patient_of(resource)
                 if patient is None:
                     problems.append(ReadProblem(where, "no-patient", "resource names no patient"))
                     continue
                 yield patient, where, line
-
-
-def patient_of(resource: object) -> str | None:
-    """The id of the patient a decoded resource belongs to, or None."""
-    if not isinstance(resource, dict):
-        return None
-    if resource.get("resourceType") == "Patient":
-        return str(resource["id"]) if isinstance(resource.get("id"), str) else None
-    for key in ("subject", "patient"):
-        reference = (
-            (resource.get(key) or {}).get("reference") if isinstance(resource.get(key), dict) else None
-        )
-        if isinstance(reference, str) and reference.startswith("Patient/"):
-            return reference[len("Patient/") :]
-    return None
 
 
 def _group(lines: Iterator[tuple[str, str, bytes]], problems: list[ReadProblem]) -> Iterator[PatientRecord]:

@@ -18,8 +18,9 @@ from typing import Any
 
 from mdrcds.batch import BatchResult, FindingRow, PatientOutcome, evaluate_record
 from mdrcds.engine import Engine
-from mdrcds.errors import MdrcdsError
-from mdrcds.population import NDJSON_NAME, READ_TYPES, ReadProblem, bundle_of, patient_of
+from mdrcds.errors import InputFormatError, MdrcdsError
+from mdrcds.fhir import patient_of_raw
+from mdrcds.population import NDJSON_NAME, READ_TYPES, ReadProblem, bundle_of
 from mdrcds.rulebook import Rulebook, load_rulebook
 
 _OUTPUT_SCHEMA = (
@@ -43,7 +44,6 @@ def ndjson_files(inputs: Sequence[Path]) -> list[str]:
 
 def _tag(batches: Iterator[Any]) -> Iterator[Any]:
     """(value) -> (value, patient, problem); a line with no patient is reported, not evaluated."""
-    import orjson
     import pandas as pd
 
     for frame in batches:
@@ -52,9 +52,9 @@ def _tag(batches: Iterator[Any]) -> Iterator[Any]:
         problems: list[str | None] = []
         for line in values:
             try:
-                patient = patient_of(orjson.loads(line))
+                patient = patient_of_raw(line.encode())
                 problems.append(None if patient else "no-patient")
-            except orjson.JSONDecodeError:
+            except InputFormatError:
                 patient = None
                 problems.append("invalid-json")
             patients.append(patient)
@@ -117,11 +117,14 @@ def run_spark(
     *,
     now: date,
     hook: str = "patient-view",
-    master: str = "local[2]",
+    master: str | None = None,
     rules_dir: Path | None = None,
     partitions: int | None = None,
 ) -> BatchResult:
-    """Evaluate every patient of the NDJSON exports under `inputs` on Spark; findings.parquet in `out`."""
+    """Evaluate every patient of the NDJSON exports under `inputs` on Spark; findings.parquet in `out`.
+
+    `master` is a Spark master URL; None means spark-submit's, or `local[2]` outside spark-submit.
+    """
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
@@ -133,9 +136,12 @@ def run_spark(
         )
     # Workers must run the Python that has mdrcds installed (on a cluster: set PYSPARK_PYTHON).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder
+    # Under spark-submit the master comes from its --master; otherwise default to local mode.
+    if master or "PYSPARK_GATEWAY_PORT" not in os.environ:
+        builder = builder.master(master or "local[2]")
     spark = (
-        SparkSession.builder.master(master)
-        .appName("mdrcds batch")
+        builder.appName("mdrcds batch")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.shuffle.partitions", str(partitions or 8))
