@@ -210,3 +210,8 @@ def _suggestions(finding: Finding, card_id: str) -> list[dict[str, Any]]:
             }
         )
     return suggestions
+
+
+def rule_of(card: Card) -> str:
+    """The id of the rule that made a card (its CDS Hooks `source.topic.code`)."""
+    return str(card["source"]["topic"]["code"])

@@ -36,6 +36,7 @@ import orjson
 import pydantic
 import yaml
 
+from mdrcds.cards import rule_of
 from mdrcds.engine import Engine
 from mdrcds.errors import InputError, MdrcdsError
 from mdrcds.fhir import HOOKS
@@ -114,7 +115,7 @@ class CaseResult:
         """Rule ids that made a card."""
         if self.evaluation is None:
             return set()
-        return {str(card["source"]["topic"]["code"]) for card in self.evaluation.cards}
+        return {rule_of(card) for card in self.evaluation.cards}
 
 
 def find_cases(paths: Sequence[Path]) -> Iterator[Path]:
@@ -247,7 +248,7 @@ def run_case(loaded: LoadedCase, rulebook: Rulebook, engine: Engine) -> CaseResu
     except InputError as exc:
         return CaseResult(loaded, None, [f"the data could not be evaluated: {exc}"])
     result = CaseResult(loaded, evaluation)
-    cards = {str(card["source"]["topic"]["code"]): card for card in evaluation.cards}
+    cards = {rule_of(card): card for card in evaluation.cards}
     known = {rule.id for rule in rulebook.rules}
     for expectation in case.expect:
         result.problems += _compare(expectation, cards.get(expectation.rule), expectation.rule in known)

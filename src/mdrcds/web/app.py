@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from mdrcds.audit import AuditLog
 from mdrcds.auth import Authenticator, AuthError, KeySets
-from mdrcds.cards import Card
+from mdrcds.cards import Card, rule_of
 from mdrcds.discovery import SERVICES, CdsService, discovery_document
 from mdrcds.engine import Engine
 from mdrcds.errors import FhirValidationError, InputFormatError
@@ -184,7 +184,7 @@ class Service:
                 status = 400
                 return operation_outcome(400, "invalid", str(exc))
             for card in evaluation.cards:
-                self.metrics.cards.labels(_rule_of(card), card["indicator"]).inc()
+                self.metrics.cards.labels(rule_of(card), card["indicator"]).inc()
             response = Response(orjson.dumps(evaluation.response()), media_type="application/json")
             self.audit.record(
                 self.invocation(service, fhir_input, status, started, evaluation.cards, missing, fetched)
@@ -197,7 +197,7 @@ class Service:
                     "patient": evaluation.patient_id,
                     "status": status,
                     "cards": len(evaluation.cards),
-                    "rules": sorted({_rule_of(card) for card in evaluation.cards}),
+                    "rules": sorted({rule_of(card) for card in evaluation.cards}),
                     "fetched": fetched,
                     "ms": round((time.perf_counter() - started) * 1000, 2),
                 },
@@ -232,7 +232,7 @@ class Service:
             status_code=status,
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
             rulebook_version=self.rulebook.version,
-            cards=[IssuedCard(str(card["uuid"]), _rule_of(card), str(card["indicator"])) for card in cards],
+            cards=[IssuedCard(str(card["uuid"]), rule_of(card), str(card["indicator"])) for card in cards],
             prefetch_used=[k for k in fhir_input.prefetch_keys if k not in missing],
             prefetch_missing=[k for k in missing if k not in fetched],
             prefetch_fetched=fetched,
@@ -255,11 +255,6 @@ class Service:
 
     def today(self) -> date:
         return self.clock().date()
-
-
-def _rule_of(card: Card) -> str:
-    """The rule that made a card (CDS Hooks `source.topic.code`)."""
-    return str(card["source"]["topic"]["code"])
 
 
 def build_service(settings: Settings, clock: Clock | None = None) -> Service:
