@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +143,19 @@ def test_the_authenticator_checks_replay_before_accepting(tmp_path: Path) -> Non
         future = token(keys["ES384"], "iss", "https://cds.example/cds-services", now=time.time() + 600)
         with pytest.raises(AuthError, match=r"iat|Immature"):
             authenticator.verify(f"Bearer {future}", "https://cds.example/cds-services")
+
+
+def test_token_replay_is_caught_in_memory_while_the_database_is_down(tmp_path: Path) -> None:
+    from mdrcds.store import Store
+    from mdrcds.web.app import TokenLedger
+
+    # A SQLite file in a directory that does not exist: every database call fails.
+    store = Store(f"sqlite:///{tmp_path / 'missing' / 'db.sqlite3'}")
+    ledger = TokenLedger(store)
+    expires = datetime.now(UTC) + timedelta(minutes=5)
+    try:
+        assert ledger.claim("iss", "jti-1", expires)
+        assert not ledger.claim("iss", "jti-1", expires)
+        assert ledger.claim("iss", "jti-2", expires)
+    finally:
+        store.dispose()

@@ -122,6 +122,7 @@ class Store:
         elif url.startswith("postgresql"):
             connect_args = {"connect_timeout": 2}
         self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        self._tokens_purged: datetime | None = None
 
     def migrate(self) -> None:
         """Bring the schema to the newest alembic revision (idempotent)."""
@@ -201,10 +202,16 @@ class Store:
             return new
 
     def claim_token(self, issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
-        """Record a token id; False when it was already used (a replay). Expired entries are purged."""
+        """Record a token id; False when it was already used (a replay).
+
+        Expired entries are purged at most once a minute (of `now`), not on every call.
+        """
         key = hashlib.sha256(f"{issuer}\n{jti}".encode()).hexdigest()
+        purge = self._tokens_purged is None or (now - self._tokens_purged).total_seconds() >= 60
         with self._failures("check the token id"), Session(self.engine) as session:
-            session.execute(delete(SeenToken).where(col(SeenToken.expires_at) < now))
+            if purge:
+                session.execute(delete(SeenToken).where(col(SeenToken.expires_at) < now))
+                self._tokens_purged = now
             new = self._insert_ignore(session, SeenToken, [{"key": key, "expires_at": expires_at}])
             session.commit()
             return new == 1

@@ -150,6 +150,7 @@ def load_case(path: Path) -> LoadedCase:
 
 def _golden_case(directory: Path) -> LoadedCase:
     expected = orjson.loads((directory / "expected.json").read_bytes())
+    request = (directory / "request.json").read_bytes()
     expect = [
         Expectation(
             rule=card["rule"],
@@ -166,12 +167,12 @@ def _golden_case(directory: Path) -> LoadedCase:
     case = TestCase(
         name=directory.name,
         now=expected["now"],
-        hook=orjson.loads((directory / "request.json").read_bytes())["hook"],
+        hook=orjson.loads(request)["hook"],
         fhir_version=expected.get("fhir_version", "R4"),
         expect=expect,
         expect_no_other_cards=expected.get("no_other_cards", False),
     )
-    return LoadedCase(case, directory, (directory / "request.json").read_bytes())
+    return LoadedCase(case, directory, request)
 
 
 def _bundle(case: TestCase, path: Path) -> dict[str, Any]:

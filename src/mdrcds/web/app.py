@@ -55,13 +55,19 @@ class _Reject(Exception):
 class TokenLedger:
     """`jti` replay check: in the database (shared by all workers), in memory while it is down."""
 
+    PURGE_SECONDS = 60.0
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self._local: dict[tuple[str, str], datetime] = {}
+        self._purged = datetime.now(UTC)
 
     def claim(self, issuer: str, jti: str, expires_at: datetime) -> bool:
         now = datetime.now(UTC)
-        self._local = {k: v for k, v in self._local.items() if v >= now}
+        # Expired entries go once a minute, not on every call: the map holds every live token.
+        if (now - self._purged).total_seconds() >= self.PURGE_SECONDS:
+            self._local = {k: v for k, v in self._local.items() if v >= now}
+            self._purged = now
         if (issuer, jti) in self._local:
             return False
         self._local[(issuer, jti)] = expires_at
