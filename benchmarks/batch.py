@@ -5,8 +5,9 @@
 Runs `mdrcds batch` as a subprocess on (1) the Bulk Data sample in fhir_samples/bulk (13 patients) and
 (2) a generated population: that sample replicated with new patient ids until it holds `--population`
 patients (about 320 kB of rule-relevant NDJSON per patient, so 100,000 patients is ~32 GB on disk).
-Wall time includes start-up (Spark's JVM start is several seconds). Peak memory is the largest RSS of
-any one process of the run (the driver or a worker).
+Wall time includes start-up (Spark's JVM start is several seconds). Memory is sampled from /proc every
+0.2 s over the whole process tree of the run (driver, workers and, for Spark, the JVM and its Python
+workers): "tree MB" is the peak of the summed RSS, "process MB" the largest single process.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from mdrcds.fhir import patient_of_raw
@@ -55,20 +59,72 @@ def generate(target: Path, patients: int, typical_only: bool = False) -> int:
         if not file.name[0].isupper():
             continue
         lines = file.read_bytes().splitlines()
+        if typical_only:
+            lines = [line for line in lines if patient_of_raw(line) in sample_patients]
+        # Each sample id keeps all but its last 7 characters, which become the copy number; NUL
+        # marks the place (it cannot occur in NDJSON text).
+        template = b"\n".join(lines) + b"\n"
+        for patient in sample_patients:
+            template = template.replace(patient.encode(), patient.encode()[:-7] + b"\0")
         with (target / file.name).open("wb") as out:
             for copy in range(copies):
-                suffix = f"-{copy:06d}".encode()
-                for line in lines:
-                    if typical_only and patient_of_raw(line) not in sample_patients:
-                        continue
-                    for patient in sample_patients:
-                        line = line.replace(patient.encode(), patient.encode()[:-7] + suffix)
-                    out.write(line + b"\n")
+                out.write(template.replace(b"\0", f"-{copy:06d}".encode()))
     return copies * len(sample_patients)
 
 
-def run(inputs: Path, engine: str, workers: int, out: Path) -> tuple[float, float, int]:
-    """(seconds, peak RSS MB, patients) of one `mdrcds batch` run."""
+class TreeMemory:
+    """Peak RSS of a process and all its descendants, sampled from /proc in a background thread."""
+
+    def __init__(self, root: int, interval: float = 0.2) -> None:
+        self.root = root
+        self.interval = interval
+        self.peak_tree_kb = 0
+        self.peak_process_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            sizes = [_rss_kb(pid) for pid in _descendants(self.root)]
+            self.peak_tree_kb = max(self.peak_tree_kb, sum(sizes))
+            self.peak_process_kb = max(self.peak_process_kb, *sizes, 0)
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended between listing and reading
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, frontier = [root], [root]
+    while frontier:
+        frontier = [child for pid in frontier for child in children.get(pid, [])]
+        found += frontier
+    return found
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run(inputs: Path, engine: str, workers: int, out: Path) -> tuple[float, float, float, int]:
+    """(seconds, peak tree RSS MB, peak single-process RSS MB, patients) of one `mdrcds batch` run."""
     command = [
         str(Path(sys.executable).parent / "mdrcds"),
         "batch",
@@ -82,16 +138,15 @@ def run(inputs: Path, engine: str, workers: int, out: Path) -> tuple[float, floa
         "--engine",
         engine,
     ]
-    # A fresh parent per run, so the children's peak RSS is this run's alone.
-    probe = (
-        "import resource, subprocess, sys, time; t = time.perf_counter(); "
-        "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
-    done = subprocess.run([sys.executable, "-c", probe, *command], check=True, capture_output=True, text=True)
-    elapsed, peak_kb = done.stdout.split()
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with process, TreeMemory(process.pid) as memory:
+        _, errors = process.communicate()
+    elapsed = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} exited {process.returncode}:\n{errors.decode()[-2000:]}")
     patients = json.loads((out / "summary.json").read_text())["patients"]
-    return float(elapsed), int(peak_kb) / 1024, patients
+    return elapsed, memory.peak_tree_kb / 1024, memory.peak_process_kb / 1024, patients
 
 
 def main() -> None:
@@ -101,20 +156,31 @@ def main() -> None:
     parser.add_argument("--typical-only", action="store_true", help="leave the two outlier records out")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="mdrcds-batch-bench-"))
+    try:
+        measure(scratch, args.population, args.typical_only, args.skip_spark)
+    finally:
+        shutil.rmtree(scratch)  # the generated population is gigabytes
+
+
+def measure(scratch: Path, size: int, typical_only: bool, skip_spark: bool) -> None:
+    """Generate a population of `size` in `scratch`; time each configuration on the sample and on it."""
     population = scratch / "population"
-    made = generate(population, args.population, args.typical_only)
-    size = sum(f.stat().st_size for f in population.glob("*.ndjson")) / 1e6
-    kind = "typical-size records only" if args.typical_only else "all sample records"
-    print(f"python {platform.python_version()}; generated {made:,} patients, {kind} ({size:,.0f} MB NDJSON)")
-    print(f"{'input':<12} {'engine':<14} {'patients':>9} {'seconds':>8} {'patients/s':>11} {'peak MB':>8}")
-    configurations = [("local", 1), ("local", 2)] + ([] if args.skip_spark else [("spark", 2)])
+    made = generate(population, size, typical_only)
+    mb = sum(f.stat().st_size for f in population.glob("*.ndjson")) / 1e6
+    kind = "typical-size records only" if typical_only else "all sample records"
+    print(f"python {platform.python_version()}; generated {made:,} patients, {kind} ({mb:,.0f} MB NDJSON)")
+    header = f"{'input':<12} {'engine':<14} {'patients':>9} {'seconds':>8} {'patients/s':>11}"
+    print(f"{header} {'tree MB':>8} {'process MB':>10}", flush=True)
+    configurations = [("local", 1), ("local", 2)] + ([] if skip_spark else [("spark", 2)])
     for name, inputs in (("bulk sample", BULK), ("population", population)):
         for engine, workers in configurations:
             out = scratch / f"out-{name.replace(' ', '-')}-{engine}-{workers}"
-            elapsed, peak, patients = run(inputs, engine, workers, out)
+            elapsed, tree, process, patients = run(inputs, engine, workers, out)
             label = f"{engine} {workers}w" if engine == "local" else "spark local[2]"
             rate = patients / elapsed
-            print(f"{name:<12} {label:<14} {patients:>9,} {elapsed:>8.1f} {rate:>11.1f} {peak:>8.0f}")
+            row = f"{name:<12} {label:<14} {patients:>9,} {elapsed:>8.1f} {rate:>11.1f}"
+            print(f"{row} {tree:>8.0f} {process:>10.0f}", flush=True)
+            shutil.rmtree(out)
 
 
 if __name__ == "__main__":
