@@ -45,7 +45,7 @@ def generate(target: Path, patients: int, typical_only: bool = False) -> int:
     """Replicate the bulk sample with new patient ids until `patients` patients; returns the count.
 
     `typical_only` leaves out the sample's two outlier records (about 1 and 2 MB, with 442
-    chemotherapy orders between them); the other eleven are 13-230 kB.
+    chemotherapy orders between them); the other eleven are 27-245 kB of rule-relevant NDJSON.
     """
     target.mkdir(parents=True, exist_ok=True)
     sample_patients = [
