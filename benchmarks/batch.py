@@ -4,7 +4,7 @@
 
 Runs `mdrcds batch` as a subprocess on (1) the Bulk Data sample in fhir_samples/bulk (13 patients) and
 (2) a generated population: that sample replicated with new patient ids until it holds `--population`
-patients (about 320 kB of rule-relevant NDJSON per patient, so 100,000 patients is ~32 GB on disk).
+patients (about 335 kB of rule-relevant NDJSON per patient, so 100,000 patients is ~34 GB on disk).
 Wall time includes start-up (Spark's JVM start is several seconds). Memory is sampled from /proc every
 0.2 s over the whole process tree of the run (driver, workers and, for Spark, the JVM and its Python
 workers): "tree MB" is the peak of the summed RSS, "process MB" the largest single process.

@@ -175,12 +175,12 @@ def main() -> None:
     )
     parser.add_argument("--rss-calls", type=int, default=10000)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="mdrcds-bench-"))
     print(
         f"python {platform.python_version()}, {os.cpu_count()} CPUs; server: mdrcds serve, 1 worker, SQLite"
     )
     print(f"{'prefetch':>8} {'clients':>7} {'calls':>6} {'p50 ms':>7} {'p99 ms':>7} {'calls/s':>8}")
-    with ProcessPoolExecutor(max_workers=8) as pool:
+    with tempfile.TemporaryDirectory(prefix="mdrcds-bench-") as scratch, ProcessPoolExecutor(8) as pool:
+        workdir = Path(scratch)
         server, base = start_server(workdir / "latency")
         try:
             for resources in (10, 100, 1000):

@@ -28,14 +28,15 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """A real PostgreSQL server: the one scripts/test started, or one started (and stopped) here."""
-    started_here = not os.environ.get("MDRCDS_TEST_POSTGRES_URL")
+    if os.environ.get("MDRCDS_TEST_POSTGRES_URL"):
+        yield start_postgres(None)
+        return
     # Not under pytest's tmp dir: the server runs as `nobody`, who cannot enter root's private dirs.
     data_dir = tempfile.mkdtemp(prefix="mdrcds-pg-")
     server = start_postgres(data_dir)
     yield server
-    if started_here:
-        server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    server.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture
