@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import uuid
@@ -17,7 +16,7 @@ import pytest
 from mdrcds.engine import Engine
 from mdrcds.facts import Fact
 from mdrcds.rulebook import Rulebook, load_rulebook
-from service_support import Postgres, start_postgres
+from service_support import Postgres, running_postgres, start_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "fhir_samples"
@@ -28,8 +27,9 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """A real PostgreSQL server: the one scripts/test started, or one started (and stopped) here."""
-    if os.environ.get("MDRCDS_TEST_POSTGRES_URL"):
-        yield start_postgres(None)
+    running = running_postgres()
+    if running is not None:
+        yield running
         return
     # Not under pytest's tmp dir: the server runs as `nobody`, who cannot enter root's private dirs.
     data_dir = tempfile.mkdtemp(prefix="mdrcds-pg-")

@@ -240,16 +240,19 @@ class Postgres:
         )
 
 
-def start_postgres(data_dir: str | None) -> Postgres:
-    """Use the server `scripts/test` started (MDRCDS_TEST_POSTGRES_*), else start one in `data_dir`."""
-    if os.environ.get("MDRCDS_TEST_POSTGRES_URL"):
-        return Postgres(
-            os.environ["MDRCDS_TEST_POSTGRES_URL"],
-            os.environ["MDRCDS_TEST_POSTGRES_DATA"],
-            int(os.environ["MDRCDS_TEST_POSTGRES_PORT"]),
-        )
-    if data_dir is None:
-        raise ValueError("start_postgres: no running server given and no data_dir to start one in")
+def running_postgres() -> Postgres | None:
+    """The server `scripts/test` started (MDRCDS_TEST_POSTGRES_*), if any."""
+    if not os.environ.get("MDRCDS_TEST_POSTGRES_URL"):
+        return None
+    return Postgres(
+        os.environ["MDRCDS_TEST_POSTGRES_URL"],
+        os.environ["MDRCDS_TEST_POSTGRES_DATA"],
+        int(os.environ["MDRCDS_TEST_POSTGRES_PORT"]),
+    )
+
+
+def start_postgres(data_dir: str) -> Postgres:
+    """Start a PostgreSQL server (as `nobody`) in `data_dir` on a free loopback port."""
     port = free_port()
     done = subprocess.run(
         [str(ROOT / "scripts" / "postgres"), "start", data_dir, str(port)], capture_output=True, text=True
