@@ -209,7 +209,44 @@ def copy_number_variant(rid: str, gene: str, style: str) -> Json:
     return resource
 
 
-def variant(rid: str, gene: str, significance: str | None) -> Json:
+CONSEQUENCES = {
+    "stop_gained": ("SO:0001587", "stop_gained"),
+    "frameshift": ("SO:0001589", "frameshift_variant"),
+    "missense": ("SO:0001583", "missense_variant"),
+}
+PRESENCE = {"present": ("LA9633-4", "Present"), "absent": ("LA9634-2", "Absent")}
+
+
+def consequence_component(consequence: str) -> Json:
+    """The GR / mCODE 'molecular-consequence' component with a Sequence Ontology code."""
+    code, display = CONSEQUENCES[consequence]
+    return {
+        "code": {
+            "coding": [
+                {
+                    "system": "http://hl7.org/fhir/uv/genomics-reporting/CodeSystem/tbd-codes-cs",
+                    "code": "molecular-consequence",
+                }
+            ]
+        },
+        "valueCodeableConcept": {
+            "coding": [{"system": "http://www.sequenceontology.org", "code": code, "display": display}]
+        },
+    }
+
+
+def lof_variant(rid: str, gene: str, significance: str | None, presence: str = "present") -> Json:
+    """A variant with a loss-of-function consequence (stop_gained), as the 'loss' rules need."""
+    return variant(rid, gene, significance, consequence="stop_gained", presence=presence)
+
+
+def variant(
+    rid: str,
+    gene: str,
+    significance: str | None,
+    consequence: str | None = None,
+    presence: str | None = "present",
+) -> Json:
     """A variant Observation; with `significance`, the older style that carries 53037-8 on the variant."""
     components = [
         {
@@ -221,14 +258,14 @@ def variant(rid: str, gene: str, significance: str | None) -> Json:
     ]
     if significance:
         components.append(significance_component(significance))
+    if consequence:
+        components.append(consequence_component(consequence))
+    value: Json = {}
+    if presence:
+        code, display = PRESENCE[presence]
+        value["valueCodeableConcept"] = {"coding": [{"system": LOINC, "code": code, "display": display}]}
     return observation(
-        rid,
-        LOINC,
-        "69548-6",
-        "Genetic variant assessment",
-        "2026-08-14",
-        valueCodeableConcept={"coding": [{"system": LOINC, "code": "LA9633-4", "display": "Present"}]},
-        component=components,
+        rid, LOINC, "69548-6", "Genetic variant assessment", "2026-08-14", component=components, **value
     )
 
 

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import golden_real_shapes
 from golden_builder import (
     CASES,
     NOW,
@@ -24,6 +25,7 @@ from golden_builder import (
     disease_status,
     draft,
     implication,
+    lof_variant,
     med,
     procedure,
     request,
@@ -104,14 +106,25 @@ show it when the orders are signed).""",
         "Amiodarone 200 mg oral tablet daily",
         authored="2024-06-01",
     )
-    nivo = med("nivolumab-1", "active", NIVO, "Nivolumab 240 mg IV every 2 weeks", authored="2026-09-15")
+    nivo = med("nivolumab-1", "active", NIVO, "Nivolumab 240 mg IV every 2 weeks", authored="2026-11-20")
     case(
         "mdr1-nivolumab-amiodarone-patient-view",
         request("mdr1-d", "patient-view", [], [amio, nivo]),
         [card(MDR1, "info", summary_contains=["amiodarone", "nivolumab"])],
-        """# Patient view: nivolumab and amiodarone both active
+        """# Patient view at the start of nivolumab, with amiodarone active
 
-patient-view shows every current pattern: the MDR1 preclinical `info` card fires.""",
+Nivolumab was first ordered three days ago: a treatment start, where a decision is made, so the MDR1
+preclinical `info` card shows on patient-view.""",
+    )
+    case(
+        "mdr1-patient-view-mid-course-no-card",
+        request("mdr1-d2", "patient-view", [], [amio, dict(nivo, authoredOn="2026-09-15")]),
+        [],
+        """# Patient view in the third month of nivolumab, with amiodarone active
+
+Alert fatigue: the MDR1 card is for decisions (order-select, order-sign, treatment start). Ten weeks
+into the course, the chart view shows no card.""",
+        negative_for=MDR1,
     )
     tariquidar = draft("tariquidar-draft", None, "Tariquidar 150 mg IV (study drug)")
     case(
@@ -123,7 +136,7 @@ patient-view shows every current pattern: the MDR1 preclinical `info` card fires
                 "info",
                 summary_contains=["tariquidar", "nivolumab"],
                 detail_contains=["matched by name only"],
-                suggestion_labels=["Remove the draft order for tariquidar"],
+                suggestion_labels=[],
             ),
             card("investigational-pgp-modulator", "info"),
         ],
@@ -163,9 +176,9 @@ pembrolizumab selected: no card, because the interaction rules require a systemi
         [
             card(
                 PGP,
-                "warning",
+                "info",
                 summary_contains=["clarithromycin", "docetaxel"],
-                detail_contains=["Evidence: trial", "matched by code rxnorm 72962", "PMID 16794637"],
+                detail_contains=["Evidence: preclinical", "matched by code rxnorm 72962", "PMID 16794637"],
                 suggestion_labels=[],
             )
         ],
@@ -186,7 +199,7 @@ docetaxel exposure.""",
         [
             card(
                 PGP,
-                "warning",
+                "info",
                 summary_contains=["clarithromycin", "docetaxel"],
                 detail_contains=["1 ML DOCEtaxel 20 MG/ML Injection", "matched by name only"],
                 suggestion_labels=[],
@@ -206,23 +219,23 @@ name in the display text; the card says "matched by name only".""",
         [
             card(
                 PGP,
-                "warning",
+                "info",
                 summary_contains=["clarithromycin", "docetaxel"],
-                suggestion_labels=["Remove the draft order for clarithromycin"],
+                suggestion_labels=[],
             )
         ],
         """# Clarithromycin about to be signed during docetaxel therapy (order-sign)
 
-The draft order is the P-gp inhibitor, so the card offers a suggestion that deletes the draft
-`MedicationRequest/clarithromycin-draft`.""",
+The draft order is the P-gp inhibitor. The rule is mechanistic (graded preclinical, `info`) and its
+recommendation is "no change is required; monitor", so the card offers no one-click removal.""",
     )
     case(
         "pgp-docetaxel-clarithromycin-patient-view",
         request("pgp-e", "patient-view", [], [doce_active, clari]),
-        [card(PGP, "warning", summary_contains=["clarithromycin", "docetaxel"])],
+        [card(PGP, "info", summary_contains=["clarithromycin", "docetaxel"])],
         """# Patient view: docetaxel and clarithromycin both active
 
-Both are current, so the P-gp substrate warning shows in patient-view.""",
+Both are current, so the mechanistic P-gp substrate card (`info`, "possible") shows in patient-view.""",
     )
     case(
         "pgp-docetaxel-completed-clarithromycin-patient-view",
@@ -250,7 +263,7 @@ The docetaxel order is `completed`; exposure is over, so the interaction no long
     case(
         "pgp-paclitaxel-lopinavir-ritonavir-contained",
         request("pgp-d", "order-select", [pacli], [lpv]),
-        [card(PGP, "warning", summary_contains=["lopinavir and ritonavir", "paclitaxel"])],
+        [card(PGP, "info", summary_contains=["lopinavir and ritonavir", "paclitaxel"])],
         """# Multi-ingredient product through a contained Medication
 
 The active prescription refers to a contained Medication (lopinavir/ritonavir) whose ingredients carry
@@ -436,7 +449,16 @@ def ppi() -> None:
         "Omeprazole 20 mg oral capsule daily",
         authored="2025-06-01",
     )
-    nivo = med("nivolumab-1", "active", NIVO, "Nivolumab 480 mg IV every 4 weeks", authored="2026-08-01")
+    nivo = med("nivolumab-1", "active", NIVO, "Nivolumab 480 mg IV every 4 weeks", authored="2026-11-23")
+    case(
+        "ppi-patient-view-mid-course-no-card",
+        request("ppi-a2", "patient-view", [], [omep, dict(nivo, authoredOn="2026-08-01")]),
+        [],
+        """# Patient view in the fourth month of nivolumab, omeprazole active
+
+The PPI card shows where a decision is made (orders, treatment start), not on every chart view.""",
+        negative_for=rule,
+    )
     case(
         "ppi-omeprazole-nivolumab-patient-view",
         request("ppi-a", "patient-view", [], [omep, nivo]),
@@ -448,7 +470,7 @@ def ppi() -> None:
                 detail_contains=["Evidence: observational", "PMID 35183773"],
             )
         ],
-        """# Patient view: omeprazole with nivolumab
+        """# Patient view on the day nivolumab starts: omeprazole with nivolumab
 
 Post hoc pooled analyses of atezolizumab trials associate PPIs with less benefit. The card is `info`
 and names the evidence as observational.""",
@@ -481,7 +503,7 @@ The card concerns the selected pembrolizumab; the PPI is not a draft, so there i
                 rule,
                 "info",
                 summary_contains=["esomeprazole", "atezolizumab"],
-                suggestion_labels=["Remove the draft order for esomeprazole"],
+                suggestion_labels=[],
             )
         ],
         """# Esomeprazole about to be signed during atezolizumab therapy
@@ -832,11 +854,11 @@ def variants() -> None:
     )
     case(
         "jak1-pathogenic-pembrolizumab-patient-view",
-        request("jak-a", "patient-view", [], [pem, variant("jak1-var", "JAK1", "pathogenic")]),
+        request("jak-a", "patient-view", [], [pem, lof_variant("jak1-var", "JAK1", "pathogenic")]),
         [
             card(
                 jak,
-                "warning",
+                "info",
                 summary_contains=["JAK1", "pathogenic", "pembrolizumab"],
                 detail_contains=["PMID 27433843"],
             )
@@ -847,7 +869,7 @@ The older Genomics Reporting style: LOINC 69548-6 with components 48018-6 (HGNC:
 (LA6668-3 Pathogenic).""",
     )
     nivo_d = draft("nivolumab-draft", NIVO, "Nivolumab 240 mg IV")
-    jak2 = variant("jak2-var", "JAK2", None)
+    jak2 = lof_variant("jak2-var", "JAK2", None)
     case(
         "jak2-likely-pathogenic-implication-nivolumab-order-select",
         request(
@@ -856,7 +878,7 @@ The older Genomics Reporting style: LOINC 69548-6 with components 48018-6 (HGNC:
             [nivo_d],
             [jak2, implication("jak2-implication", "jak2-var", "likely pathogenic")],
         ),
-        [card(jak, "warning", summary_contains=["JAK2", "likely pathogenic", "nivolumab"])],
+        [card(jak, "info", summary_contains=["JAK2", "likely pathogenic", "nivolumab"])],
         """# Nivolumab selected; JAK2 variant whose significance is in a diagnostic-implication Observation
 
 Genomics Reporting STU3 / mCODE STU4 style: the significance (LA26332-9 Likely Pathogenic) is in a
@@ -865,13 +887,13 @@ separate Observation derived from the variant.""",
     atezo_d = draft("atezolizumab-draft", ATEZO, "Atezolizumab 1200 mg IV")
     case(
         "jak1-pathogenic-atezolizumab-order-sign",
-        request("jak-c", "order-sign", [atezo_d], [variant("jak1-var", "JAK1", "pathogenic")]),
-        [card(jak, "warning", summary_contains=["JAK1", "atezolizumab"])],
+        request("jak-c", "order-sign", [atezo_d], [lof_variant("jak1-var", "JAK1", "pathogenic")]),
+        [card(jak, "info", summary_contains=["JAK1", "atezolizumab"])],
         """# Atezolizumab (PD-L1) about to be signed with a pathogenic JAK1 variant""",
     )
     case(
         "jak1-uncertain-significance",
-        request("jak-d", "patient-view", [], [pem, variant("jak1-var", "JAK1", "uncertain")]),
+        request("jak-d", "patient-view", [], [pem, lof_variant("jak1-var", "JAK1", "uncertain")]),
         [],
         """# A JAK1 variant of uncertain significance never fires""",
         negative_for=jak,
@@ -879,7 +901,7 @@ separate Observation derived from the variant.""",
     ipi = med("ipilimumab-1", "active", IPI, "Ipilimumab 3 mg/kg IV", authored="2026-05-01")
     case(
         "jak1-with-ctla4-only",
-        request("jak-e", "patient-view", [], [ipi, variant("jak1-var", "JAK1", "pathogenic")]),
+        request("jak-e", "patient-view", [], [ipi, lof_variant("jak1-var", "JAK1", "pathogenic")]),
         [],
         """# JAK1 loss with ipilimumab alone: the rule concerns PD-1/PD-L1 blockade, no card""",
         negative_for=jak,
@@ -888,11 +910,11 @@ separate Observation derived from the variant.""",
     b2m = "b2m-loss-with-checkpoint-inhibitor"
     case(
         "b2m-pathogenic-ipilimumab-patient-view",
-        request("b2m-a", "patient-view", [], [ipi, variant("b2m-var", "B2M", "pathogenic")]),
+        request("b2m-a", "patient-view", [], [ipi, lof_variant("b2m-var", "B2M", "pathogenic")]),
         [
             card(
                 b2m,
-                "warning",
+                "info",
                 summary_contains=["B2M", "ipilimumab"],
                 detail_contains=["doi:10.1038/s41467-017-01062-w"],
             )
@@ -900,7 +922,7 @@ separate Observation derived from the variant.""",
         """# Patient view: pathogenic B2M variant with ipilimumab (any checkpoint inhibitor counts)""",
     )
     pem_d = draft("pembro-draft", PEMBRO, "Pembrolizumab 200 mg IV")
-    b2m_var = variant("b2m-var", "B2M", None)
+    b2m_var = lof_variant("b2m-var", "B2M", None)
     case(
         "b2m-pathogenic-implication-pembrolizumab-order-select",
         request(
@@ -909,20 +931,28 @@ separate Observation derived from the variant.""",
             [pem_d],
             [b2m_var, implication("b2m-implication", "b2m-var", "pathogenic")],
         ),
-        [card(b2m, "warning", summary_contains=["B2M", "pembrolizumab"])],
+        [card(b2m, "info", summary_contains=["B2M", "pembrolizumab"])],
         """# Pembrolizumab selected; B2M pathogenic through a diagnostic-implication Observation""",
     )
     case(
         "b2m-pathogenic-nivolumab-order-sign",
-        request("b2m-c", "order-sign", [nivo_d], [variant("b2m-var", "B2M", "pathogenic")]),
-        [card(b2m, "warning", summary_contains=["B2M", "nivolumab"])],
+        request("b2m-c", "order-sign", [nivo_d], [lof_variant("b2m-var", "B2M", "pathogenic")]),
+        [card(b2m, "info", summary_contains=["B2M", "nivolumab"])],
         """# Nivolumab about to be signed with a pathogenic B2M variant""",
     )
     case(
-        "b2m-likely-pathogenic-not-pathogenic",
-        request("b2m-d", "patient-view", [], [pem, variant("b2m-var", "B2M", "likely pathogenic")]),
+        "b2m-likely-pathogenic-pembrolizumab-patient-view",
+        request("b2m-d", "patient-view", [], [pem, lof_variant("b2m-var", "B2M", "likely pathogenic")]),
+        [card(b2m, "info", summary_contains=["B2M", "likely pathogenic"])],
+        """# Likely pathogenic B2M loss-of-function variant with pembrolizumab
+
+One significance policy across the genomic rules: pathogenic and likely pathogenic both count.""",
+    )
+    case(
+        "b2m-uncertain-significance",
+        request("b2m-e", "patient-view", [], [pem, lof_variant("b2m-var", "B2M", "uncertain")]),
         [],
-        """# The B2M rule requires a pathogenic classification: likely pathogenic does not fire""",
+        """# A B2M variant of uncertain significance does not fire""",
         negative_for=b2m,
     )
 
@@ -965,13 +995,13 @@ separate Observation derived from the variant.""",
     pten = "pten-loss-with-checkpoint-inhibitor"
     case(
         "pten-pathogenic-pembrolizumab-patient-view",
-        request("pten-a", "patient-view", [], [pem, variant("pten-var", "PTEN", "pathogenic")]),
+        request("pten-a", "patient-view", [], [pem, lof_variant("pten-var", "PTEN", "pathogenic")]),
         [card(pten, "info", summary_contains=["PTEN", "pembrolizumab"], detail_contains=["PMID 26645196"])],
         """# Patient view: pathogenic PTEN variant with pembrolizumab""",
     )
     case(
         "pten-pathogenic-nivolumab-order-select",
-        request("pten-b", "order-select", [nivo_d], [variant("pten-var", "PTEN", "pathogenic")]),
+        request("pten-b", "order-select", [nivo_d], [lof_variant("pten-var", "PTEN", "pathogenic")]),
         [card(pten, "info", summary_contains=["PTEN", "nivolumab"])],
         """# Nivolumab selected with a pathogenic PTEN variant""",
     )
@@ -981,14 +1011,14 @@ separate Observation derived from the variant.""",
             "pten-c",
             "order-sign",
             [draft("ipilimumab-draft", IPI, "Ipilimumab 3 mg/kg IV")],
-            [variant("pten-var", "PTEN", "pathogenic")],
+            [lof_variant("pten-var", "PTEN", "pathogenic")],
         ),
         [card(pten, "info", summary_contains=["PTEN", "ipilimumab"])],
         """# Ipilimumab about to be signed with a pathogenic PTEN variant""",
     )
     case(
         "pten-uncertain-significance",
-        request("pten-d", "patient-view", [], [pem, variant("pten-var", "PTEN", "uncertain")]),
+        request("pten-d", "patient-view", [], [pem, lof_variant("pten-var", "PTEN", "uncertain")]),
         [],
         """# A PTEN variant of uncertain significance never fires""",
         negative_for=pten,
@@ -1150,7 +1180,7 @@ def abcb1_gain() -> None:
         [
             card(
                 rule,
-                "warning",
+                "info",
                 summary_contains=["ABCB1 copy-number gain", "paclitaxel"],
                 detail_contains=["Evidence: preclinical", "not a contraindication", "doi:10.1038/nrc706"],
             )
@@ -1168,7 +1198,7 @@ copy_number_gain. The evidence is preclinical, so the card is worded as a possib
             [draft("doxorubicin-draft", ("3639", "doxorubicin"), "Doxorubicin 60 mg/m2 IV")],
             [copy_number_variant("abcb1-var", "ABCB1", "mcode-gain")],
         ),
-        [card(rule, "warning", summary_contains=["ABCB1", "doxorubicin"])],
+        [card(rule, "info", summary_contains=["ABCB1", "doxorubicin"])],
         """# Doxorubicin selected with an ABCB1 copy-number gain (mCODE STU4 style)
 
 mCODE STU4's MYCN example codes the change with the Genomics Reporting 'molecular-consequence'
@@ -1182,7 +1212,7 @@ component and spells the Sequence Ontology URI with a trailing slash; both are r
             [draft("docetaxel-draft", ("72962", "docetaxel"), "Docetaxel 75 mg/m2 IV")],
             [copy_number_variant("abcb1-var", "ABCB1", "gr-gain")],
         ),
-        [card(rule, "warning", summary_contains=["ABCB1", "docetaxel"])],
+        [card(rule, "info", summary_contains=["ABCB1", "docetaxel"])],
         """# Docetaxel about to be signed with an ABCB1 copy-number gain""",
     )
     case(
@@ -1226,6 +1256,7 @@ def build() -> dict[str, tuple[Json, Json, str]]:
         progression,
         mdr_phenotype,
         abcb1_gain,
+        *golden_real_shapes.ALL,
     ):
         add()
     return CASES

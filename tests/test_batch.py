@@ -150,5 +150,5 @@ def test_the_batch_command_writes_every_output(tmp_path: Path, capsys: pytest.Ca
     assert summary["errors"] == {"invalid-json": 1}
     assert summary["command"][1:3] == ["batch", str(export)] and summary["now"] == "2026-11-23"
     report = (out / "report.html").read_text()
-    assert report.count('class="bar"') == 16
+    assert report.count('class="bar"') == 17
     assert "patient-1" in report and "<script" not in report

@@ -13,15 +13,14 @@ from mdrcds.rulebook import Rulebook
 from mdrcds.service import evaluate
 
 PGP = "pgp-inhibitor-with-pgp-substrate-chemotherapy"
+NTI = "pgp-inhibitor-with-narrow-therapeutic-index-substrate"
 
 
 def sign_request() -> dict[str, object]:
     return hook_request(
         "order-sign",
         drafts=[medication_request("clari-draft", "draft", code="21212", display="clarithromycin")],
-        prefetch=[
-            medication_request("doce", "active", code="72962", display="docetaxel", authored="2026-11-02")
-        ],
+        prefetch=[medication_request("dig", "active", code="3407", display="digoxin", authored="2026-11-02")],
     )
 
 
@@ -41,10 +40,10 @@ def test_card_fields_follow_cds_hooks(rulebook: Rulebook, engine: Engine) -> Non
     assert card["indicator"] == "warning" and len(card["summary"]) < SUMMARY_LIMIT
     assert card["source"]["topic"] == {
         "system": "urn:mdrcds:rule",
-        "code": PGP,
-        "display": rulebook.rule(PGP).title,
+        "code": NTI,
+        "display": rulebook.rule(NTI).title,
     }
-    assert card["source"]["url"] == "https://pubmed.ncbi.nlm.nih.gov/16794637/"
+    assert card["source"]["url"] == rulebook.citations[rulebook.rule(NTI).citations[0]].primary_url()
     assert card["selectionBehavior"] == "at-most-one"
     [suggestion] = card["suggestions"]
     assert suggestion["actions"] == [
@@ -63,11 +62,6 @@ def test_card_fields_follow_cds_hooks(rulebook: Rulebook, engine: Engine) -> Non
         "url": "https://pubmed.ncbi.nlm.nih.gov/16794637/",
         "type": "absolute",
     } in card["links"]
-    assert {
-        "label": "doi:10.1002/cncr.21227",
-        "url": "https://doi.org/10.1002/cncr.21227",
-        "type": "absolute",
-    } in card["links"]
 
 
 def test_detail_follows_the_pddi_order(rulebook: Rulebook, engine: Engine) -> None:
@@ -76,7 +70,8 @@ def test_detail_follows_the_pddi_order(rulebook: Rulebook, engine: Engine) -> No
     headings = [
         "**Consequence.**",
         "**Mechanism.**",
-        "**Evidence: trial.**",
+        "**Evidence: observational.**",
+        "**Seriousness: serious**",
         "**What triggered this card**",
         "**Recommendation.**",
         "**References**",
@@ -88,11 +83,10 @@ def test_detail_follows_the_pddi_order(rulebook: Rulebook, engine: Engine) -> No
         in detail
     )
     assert (
-        "- docetaxel (MedicationRequest/doce, active, since 2026-11-02; matched by code rxnorm 72962)"
-        in detail
+        "- digoxin (MedicationRequest/dig, active, since 2026-11-02; matched by code rxnorm 3407)" in detail
     )
     assert (
-        "1. Scripture CD, Figg WD. Drug interactions in cancer therapy. Nat Rev Cancer 2006;6(7):546-558. PMID 16794637."
+        "2. Scripture CD, Figg WD. Drug interactions in cancer therapy. Nat Rev Cancer 2006;6(7):546-558. PMID 16794637."
         in detail
     )
 
@@ -124,7 +118,7 @@ def test_several_matches_make_one_card_naming_all(rulebook: Rulebook, engine: En
         prefetch=[
             medication_request("v", "active", code="11170", display="verapamil"),
             medication_request("a", "active", code="703", display="amiodarone"),
-            medication_request("n", "active", code="1597876", display="nivolumab"),
+            medication_request("n", "active", code="1597876", display="nivolumab", authored="2026-11-20"),
         ],
     )
     [card] = evaluate(request, rulebook=rulebook, engine=engine, now=NOW).cards
@@ -186,7 +180,7 @@ def test_markdown_in_resource_text_is_escaped(rulebook: Rulebook, engine: Engine
         "patient-view",
         prefetch=[
             medication_request("v", "active", text="*verapamil* [brand]"),
-            medication_request("n", "active", code="1597876"),
+            medication_request("n", "active", code="1597876", authored="2026-11-20"),
         ],
     )
     [card] = evaluate(request, rulebook=rulebook, engine=engine, now=NOW).cards

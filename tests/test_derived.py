@@ -3,8 +3,8 @@ from __future__ import annotations
 from datetime import date
 
 from conftest import medication_fact
-from mdrcds.derived import with_progression_context
 from mdrcds.facts import Fact
+from mdrcds.facts.derived import with_progression_context
 
 
 def medication(source: str, value_set: str, member: str, start: date, status: str = "completed") -> Fact:

@@ -165,7 +165,7 @@ def test_two_patients_are_refused(rulebook: Rulebook) -> None:
 def observation_terminology() -> Terminology:
     return Terminology(
         [
-            code_only("variant", "observation", "variant", "loinc", "69548-6"),
+            code_only("genomic-variant", "observation", "variant", "loinc", "69548-6"),
             code_only("jak", "gene", "JAK1", "hgnc", "HGNC:6190"),
             ValueSet(
                 "sig",
@@ -201,7 +201,13 @@ def test_observation_components_give_gene_and_significance() -> None:
     }
     [fact] = facts_of(bundle([observation]), observation_terminology())
     assert (fact.kind, fact.start, fact.current) == ("observation", date(2026, 5, 1), True)
-    assert fact.attributes == {"value_code": "LA9633-4", "gene": "JAK1", "significance": "pathogenic"}
+    assert fact.attributes == {
+        "value_code": "LA9633-4",
+        "gene": "JAK1",
+        "significance": "pathogenic",
+        "presence": "indeterminate",  # LA9633-4 is not in this small terminology's presence value set
+        "loss_of_function": "unknown",
+    }
 
 
 @pytest.mark.parametrize(
@@ -233,7 +239,7 @@ def test_observation_components_give_gene_and_significance() -> None:
 def test_variant_change_type(component_code: dict[str, str], change: tuple[str, str], expected: str) -> None:
     terminology = Terminology(
         [
-            code_only("variant", "observation", "variant", "loinc", "69548-6"),
+            code_only("genomic-variant", "observation", "variant", "loinc", "69548-6"),
             code_only("change", "change-type", "gain", "sequence-ontology", "SO:0001742"),
         ]
     )
@@ -322,8 +328,10 @@ def test_first_in_class_is_the_earliest_exposure(rulebook: Rulebook) -> None:
 def test_significance_from_a_diagnostic_implication_observation() -> None:
     terminology = Terminology(
         [
-            code_only("variant", "observation", "v", "loinc", "69548-6"),
-            code_only("implication", "observation", "i", "genomics-tbd", "diagnostic-implication"),
+            code_only("genomic-variant", "observation", "v", "loinc", "69548-6"),
+            code_only(
+                "genomic-diagnostic-implication", "observation", "i", "genomics-tbd", "diagnostic-implication"
+            ),
         ]
     )
     variant = {
@@ -353,7 +361,9 @@ def test_significance_from_a_diagnostic_implication_observation() -> None:
         ],
     }
     facts = facts_of(bundle([implication, variant]), terminology)
+    # The implication's significance goes to the variant it was derived from (no significance value set
+    # here: the coding is kept as text); the implication fact itself carries none.
     assert {f.source: f.attributes.get("significance") for f in facts} == {
-        "Observation/imp": "loinc LA6668-3",  # no significance value set here: the coding is kept as text
+        "Observation/imp": None,
         "Observation/var": "loinc LA6668-3",
     }

@@ -58,6 +58,7 @@ def test_golden_case(case: Path, rulebook: Rulebook, engine: Engine) -> None:
         rulebook=rulebook,
         engine=engine,
         now=date.fromisoformat(expected["now"]),
+        include_research=True,
         fhir_version=expected.get("fhir_version", "R4"),
         source=str(case),
     )
@@ -74,3 +75,14 @@ def test_golden_case(case: Path, rulebook: Rulebook, engine: Engine) -> None:
             assert [s["label"] for s in card.get("suggestions", [])] == want["suggestion_labels"]
     if expected.get("no_other_cards"):
         assert sorted(cards) == sorted(w["rule"] for w in expected["cards"])
+
+
+def test_research_mode_rules_are_hidden_unless_asked_for(rulebook: Rulebook, engine: Engine) -> None:
+    research = {rule.id for rule in rulebook.rules if rule.mode == "research"}
+    assert research == {"possible-mdr-phenotype-sequential-pgp-substrates"}
+    request = (SAMPLES / "mdr-phenotype-paclitaxel-docetaxel-patient-view" / "request.json").read_bytes()
+    now = date(2026, 11, 23)
+    hidden = evaluate(request, rulebook=rulebook, engine=engine, now=now)
+    shown = evaluate(request, rulebook=rulebook, engine=engine, now=now, include_research=True)
+    assert not {card["source"]["topic"]["code"] for card in hidden.cards} & research
+    assert {card["source"]["topic"]["code"] for card in shown.cards} & research

@@ -74,7 +74,7 @@ def set_path(data: dict[str, object], dotted: str, value: object) -> None:
             "Contraindicated combination.",
             "card.consequence: says contraindication, but the evidence is preclinical",
         ),
-        ("indicator", "critical", "indicator: preclinical evidence cannot carry a critical card"),
+        ("indicator", "critical", "indicator: preclinical evidence carries an info card, not critical"),
         (
             "card.suggestions",
             [{"label": "x", "remove_draft": "nobody"}],

@@ -63,6 +63,7 @@ def evaluate_record(
             now=now,
             default_hook=hook,
             source=record.source,
+            include_research=True,
         )
     except MdrcdsError as exc:
         outcome.error_kind = type(exc).__name__

@@ -168,6 +168,9 @@ def _detail(finding: Finding, references: list[str], context: list[str]) -> str:
         "",
         f"**Evidence: {rule.evidence.grade}.** {rule.evidence.summary.strip()}",
         "",
+        f"**Seriousness: {rule.seriousness}** (PDDI minimum information model; the card's indicator, "
+        f"{rule.indicator}, follows the strength of the evidence).",
+        "",
         "**What triggered this card**",
         "",
     ]

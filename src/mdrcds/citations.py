@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-CitationKind = Literal["article", "trial", "web", "seed", "guideline"]
+CitationKind = Literal["article", "trial", "web", "seed", "guideline", "label"]
 
 
 class Citation(BaseModel):

@@ -67,22 +67,30 @@ class Finding:
 
 
 def build_findings(
-    matches: Iterable[Match], facts: Mapping[str, Fact], rules: Iterable[Rule], hook: str, focus: Focus
+    matches: Iterable[Match],
+    facts: Mapping[str, Fact],
+    rules: Iterable[Rule],
+    hook: str,
+    focus: Focus,
+    include_research: bool = False,
 ) -> list[Finding]:
-    """Group matches into findings for the rules that serve `hook`, most urgent first, then by rule id."""
+    """Group matches into findings for the rules that serve `hook`, most urgent first, then by rule id.
+
+    Research-mode rules give findings only when `include_research` is set (researchers' tools do; the
+    service does only when its setting says so)."""
     by_rule: dict[str, list[Mapping[str, Fact]]] = {}
     for match in matches:
         bound = {alias: facts[fact_id] for alias, fact_id in match.facts}
         by_rule.setdefault(match.rule_id, []).append(bound)
     findings = []
     for rule in rules:
-        if hook not in rule.hooks:
+        if hook not in rule.hooks or (rule.mode == "research" and not include_research):
             continue
         kept = [
             bound
             for bound in by_rule.get(rule.id, [])
             if _distinct_sources(rule, bound)
-            and all(holds(p, bound) for p in rule.when.where)
+            and all(holds(p, bound, hook) for p in rule.when.where)
             and focus.concerns(bound.values())
         ]
         if kept:
@@ -101,8 +109,11 @@ def _distinct_sources(rule: Rule, bound: Mapping[str, Fact]) -> bool:
     return len(sources) == len(set(sources))
 
 
-def holds(predicate: Predicate, bound: Mapping[str, Fact]) -> bool:
+def holds(predicate: Predicate, bound: Mapping[str, Fact], hook: str = "patient-view") -> bool:
     """Whether a post-match predicate holds for one match; unknown dates never satisfy a window."""
+    treatment = predicate.at_treatment_start
+    if treatment is not None:
+        return hook not in treatment.hooks or bool(bound[treatment.alias].attributes.get("treatment_start"))
     window = predicate.starts_within or predicate.overlaps
     assert window is not None
     subject, anchor = bound[window.subject], bound[window.anchor].start

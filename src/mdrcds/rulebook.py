@@ -26,6 +26,7 @@ import yaml
 from mdrcds.citations import Citation
 from mdrcds.errors import RuleLoadError
 from mdrcds.facts import ENGINE_FIELDS
+from mdrcds.products import ProductRow, read_products, with_products
 from mdrcds.ruleschema import Rule, RulebookMeta
 from mdrcds.terminology import SYSTEM_URIS, Code, Member, Terminology, ValueSet
 
@@ -40,9 +41,17 @@ TEMPLATE_ATTRIBUTES = (
     "target",
     "resistance_pattern",
     "prior_pgp_substrate_names",
+    "dose_note",
+    "onset_note",
+)
+VALUE_SET_KINDS = (
+    *("medication", "condition", "observation", "procedure"),
+    *("gene", "route", "significance", "change-type", "observation-value", "presence", "consequence"),
 )
 FACT_KINDS = ("medication", "condition", "observation", "procedure")
 _STRONG_GRADES = ("label", "guideline")
+_INFO_ONLY_GRADES = ("preclinical", "case-series")
+_CHANGE_ACTIONS = ("consider-alternative", "avoid")
 _M = TypeVar("_M", bound=pydantic.BaseModel)
 
 
@@ -109,8 +118,9 @@ def _load(rules_dir: Path) -> tuple[Rulebook | None, list[str]]:
     meta = _validated(
         RulebookMeta, read_yaml(rules_dir / "rulebook.yaml"), rules_dir / "rulebook.yaml", problems
     )
+    products = _products(rules_dir / "provenance" / "products.csv", problems)
     value_sets = [
-        vs
+        with_products(vs, products)
         for path in sorted((rules_dir / "valuesets").glob("*.yaml"))
         if (vs := _value_set(path, read_yaml(path), problems))
     ]
@@ -195,6 +205,9 @@ def _value_set(path: Path, data: Any, problems: list[str]) -> ValueSet | None:
         if not codes and not item.get("unverified") and item.get("match_name", True):
             problems.append(f"{where} ({item['name']}): no codes; say why in 'unverified' (name-only match)")
         known = {"name", "codes", "synonyms", "match_name", "unverified", "note"}
+        look_back = item.get("exposure_after_last_dose_days")
+        if look_back is not None and (not isinstance(look_back, int) or not 0 <= look_back <= 3650):
+            problems.append(f"{where}: exposure_after_last_dose_days must be a whole number of days, 0-3650")
         attributes = {k: v for k, v in item.items() if k not in known and isinstance(v, str | int | float)}
         members.append(
             Member(
@@ -207,20 +220,29 @@ def _value_set(path: Path, data: Any, problems: list[str]) -> ValueSet | None:
             )
         )
     applies_to = data["applies_to"] if isinstance(data["applies_to"], list) else [data["applies_to"]]
-    unknown = [
-        str(kind)
-        for kind in applies_to
-        if kind not in (*FACT_KINDS, "gene", "route", "significance", "change-type", "observation-value")
-    ]
+    unknown = [str(kind) for kind in applies_to if kind not in VALUE_SET_KINDS]
     if unknown:
         problems.append(f"{path}: applies_to: unknown kind(s) {', '.join(unknown)}")
+    look_back = data.get("exposure_after_last_dose_days", 0)
+    if not isinstance(look_back, int) or isinstance(look_back, bool) or not 0 <= look_back <= 3650:
+        problems.append(f"{path}: exposure_after_last_dose_days must be a whole number of days, 0-3650")
+        look_back = 0
     return ValueSet(
         str(data["id"]),
         str(data["title"]),
         tuple(map(str, applies_to)),
         tuple(members),
         str(data.get("source", "")),
+        look_back,
     )
+
+
+def _products(path: Path, problems: list[str]) -> list[ProductRow]:
+    if not path.exists():
+        return []
+    rows, errors = read_products(path)
+    problems.extend(errors)
+    return rows
 
 
 def _citations(path: Path, data: Any, problems: list[str]) -> dict[str, Citation]:
@@ -263,15 +285,20 @@ def _lint_rule(
     for alias, pattern in rule.when.all.items():
         yield from _lint_pattern(f"when.all.{alias}", pattern, terminology)
     for index, predicate in enumerate(rule.when.where):
-        for role, name in zip(("subject", "anchor"), predicate.aliases(), strict=True):
+        for name in predicate.aliases():
             if name not in aliases:
-                yield f"when.where[{index}]: {role}: unknown alias {name!r}"
+                yield f"when.where[{index}]: unknown alias {name!r}"
     for key in rule.citations:
         if key not in citations:
             yield f"citations: unknown citation key {key!r}"
     for code in rule.card.override_reasons or []:
         if code not in reasons:
             yield f"card.override_reasons: unknown code {code!r}"
+    if rule.card.suggestions and rule.card.action not in _CHANGE_ACTIONS:
+        yield (
+            f"card.suggestions: a card whose action is {rule.card.action!r} must not offer to remove an "
+            f"order (only {' or '.join(_CHANGE_ACTIONS)} may)"
+        )
     for index, suggestion in enumerate(rule.card.suggestions):
         if suggestion.remove_draft not in aliases:
             yield f"card.suggestions[{index}].remove_draft: unknown alias {suggestion.remove_draft!r}"
@@ -339,7 +366,9 @@ def _lint_template(where: str, text: str, aliases: set[str]) -> Iterator[str]:
 
 def _lint_wording(rule: Rule) -> Iterator[str]:
     """Card wording must not claim more than the evidence grade supports."""
-    if rule.evidence.grade in ("preclinical", "observational") and rule.indicator == "critical":
+    if rule.evidence.grade in _INFO_ONLY_GRADES and rule.indicator != "info":
+        yield f"indicator: {rule.evidence.grade} evidence carries an info card, not {rule.indicator}"
+    if rule.evidence.grade == "observational" and rule.indicator == "critical":
         yield f"indicator: {rule.evidence.grade} evidence cannot carry a critical card"
     if rule.evidence.grade not in _STRONG_GRADES:
         for field_name, text in rule.card.texts().items():

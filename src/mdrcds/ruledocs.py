@@ -52,7 +52,8 @@ def rule_page(rule: Rule, rulebook: Rulebook) -> str:
         "",
         f"# {rule.title}",
         "",
-        f"`{rule.id}` version {rule.version}: {rule.category}, `{rule.indicator}` card, hooks "
+        f"`{rule.id}` version {rule.version}: {rule.category}, `{rule.indicator}` card, seriousness "
+        f"{rule.seriousness}, recommended action {rule.card.action}, {rule.mode} mode, hooks "
         f"{', '.join(rule.hooks)}. Reviewed {rule.reviewed.isoformat()}.",
         "",
         "## What it flags",
@@ -62,6 +63,13 @@ def rule_page(rule: Rule, rulebook: Rulebook) -> str:
         tests = "; ".join(f"{name} {_constraint(value)}" for name, value in pattern.items())
         lines.append(f"- **{alias}**: {tests}")
     for predicate in rule.when.where:
+        start = predicate.at_treatment_start
+        if start is not None:
+            hooks = ", ".join(start.hooks)
+            lines.append(
+                f"- and, on {hooks}, **{start.alias}** is a treatment start (first of its class, now)"
+            )
+            continue
         window = predicate.starts_within or predicate.overlaps
         assert window is not None
         verb = "started" if predicate.starts_within is not None else "was under way"

@@ -35,7 +35,14 @@ Constraint = Scalar | list[Scalar] | dict[Comparison, int | float]
 Pattern = dict[str, Constraint]
 Hook = Literal["patient-view", "order-select", "order-sign"]
 Indicator = Literal["info", "warning", "critical"]
-EvidenceGrade = Literal["preclinical", "observational", "trial", "label", "guideline"]
+EvidenceGrade = Literal["preclinical", "case-series", "observational", "trial", "label", "guideline"]
+Action = Literal["no-change", "monitor", "adjust-dose", "consider-alternative", "avoid"]
+"""What the card recommends; a card may offer to remove an order only when it recommends a change
+(`consider-alternative` or `avoid`)."""
+Seriousness = Literal["serious", "not serious", "unknown"]
+"""PDDI minimum information model: serious = death, life-threatening, hospitalisation, disability,
+congenital anomaly or intervention to prevent permanent damage. Reported apart from the indicator."""
+Mode = Literal["clinical", "research"]
 
 INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
 
@@ -70,20 +77,33 @@ class Overlaps(_Strict):
     days_after: int = Field(default=0, ge=0)
 
 
+class AtTreatmentStart(_Strict):
+    """On the listed hooks, `alias` must be a treatment start (the first exposure of its class, from
+    7 days before the evaluation time onwards): the card shows where a decision is made, not on every
+    chart view for the whole course."""
+
+    alias: str
+    hooks: list[Hook] = Field(min_length=1)
+
+
 class Predicate(_Strict):
     """One post-match test over the facts of a match: exactly one of the fields below."""
 
     starts_within: StartsWithin | None = None
     overlaps: Overlaps | None = None
+    at_treatment_start: AtTreatmentStart | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Predicate:
-        if (self.starts_within is None) == (self.overlaps is None):
-            raise ValueError("a predicate is exactly one of: starts_within, overlaps")
+        given = [p for p in (self.starts_within, self.overlaps, self.at_treatment_start) if p is not None]
+        if len(given) != 1:
+            raise ValueError("a predicate is exactly one of: starts_within, overlaps, at_treatment_start")
         return self
 
-    def aliases(self) -> tuple[str, str]:
-        """The two aliases the predicate relates."""
+    def aliases(self) -> tuple[str, ...]:
+        """The aliases the predicate relates."""
+        if self.at_treatment_start is not None:
+            return (self.at_treatment_start.alias,)
         test = self.starts_within or self.overlaps
         assert test is not None
         return test.subject, test.anchor
@@ -124,6 +144,7 @@ class CardTemplate(_Strict):
     consequence: str
     mechanism: str
     recommendation: str
+    action: Action
     suggestions: list[Suggestion] = Field(default_factory=list)
     context: list[ContextLine] = Field(default_factory=list)
     override_reasons: list[str] | None = None
@@ -150,6 +171,8 @@ class Rule(_Strict):
     category: Literal["interaction", "resistance"]
     hooks: list[Hook] = Field(min_length=1)
     indicator: Indicator
+    seriousness: Seriousness
+    mode: Mode = "clinical"
     evidence: Evidence
     when: When
     card: CardTemplate

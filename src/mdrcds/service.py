@@ -46,17 +46,26 @@ def evaluate(
     default_hook: str = "patient-view",
     fhir_version: FhirVersion = "R4",
     source: str = "<input>",
+    include_research: bool = False,
 ) -> Evaluation:
     """Evaluate a parsed CDS Hooks request, Bundle or resource (or its raw JSON bytes/text).
 
     `now` is the evaluation time: what counts as current, and every date window, is relative to it.
+    Research-mode rules give cards only with `include_research`.
     Raises mdrcds.errors.InputError for input that cannot be evaluated.
     """
     if isinstance(document, bytes | str):
         fhir_input = read_bytes(document, source=source, default_hook=default_hook)
     else:
         fhir_input = read_input(document, source=source, default_hook=default_hook)
-    return evaluate_input(fhir_input, rulebook=rulebook, engine=engine, now=now, fhir_version=fhir_version)
+    return evaluate_input(
+        fhir_input,
+        rulebook=rulebook,
+        engine=engine,
+        now=now,
+        fhir_version=fhir_version,
+        include_research=include_research,
+    )
 
 
 def evaluate_input(
@@ -66,6 +75,7 @@ def evaluate_input(
     engine: Engine,
     now: date,
     fhir_version: FhirVersion = "R4",
+    include_research: bool = False,
 ) -> Evaluation:
     """Evaluate input already read (`mdrcds.fhir.read_bytes` / `read_input`), e.g. after the web layer
     has added prefetch data it fetched itself. Same contract as `evaluate`."""
@@ -73,7 +83,9 @@ def evaluate_input(
     fact_set = extract_facts(fhir_input, rulebook.terminology, now, validator(fhir_version))
     matches = engine.run(fact_set.facts)
     focus = Focus.for_hook(fhir_input.hook, fhir_input.selection_refs, fhir_input.draft_refs)
-    findings = build_findings(matches, fact_set.by_id(), rulebook.rules, fhir_input.hook, focus)
+    findings = build_findings(
+        matches, fact_set.by_id(), rulebook.rules, fhir_input.hook, focus, include_research
+    )
     cards = [build_card(f, rulebook, fhir_input.hook_instance, fact_set.facts, now) for f in findings]
     return Evaluation(
         source=source,

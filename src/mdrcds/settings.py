@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     jwt_max_lifetime_seconds: int = Field(default=3600, gt=0)
     require_https_fhir_server: bool = False
     """Refuse `fhirServer` URLs that are not https (set this in production)."""
+    research_rules: bool = False
+    """Return research-mode rules' cards too (e.g. the sequential P-gp substrate pattern); off in care."""
 
     @field_validator("trusted_issuers", mode="before")
     @classmethod

@@ -4,6 +4,10 @@ A value set (one YAML file under `rules/valuesets/`) has members; a member has c
 SNOMED CT, LOINC, HGNC, ...) and names. Classification tries codes first, then the member names and
 synonyms as whole words inside normalised display text, so that a product-level code such as RxNorm
 583214 "PACLitaxel 100 MG Injection" still classifies as paclitaxel (matched by name).
+
+ATC codes match by hierarchy: a member coded with a class (J01, A02BC, L01FF) matches every code
+below it (J01FA01, L01FF12). Such a class-level match is dropped when a more specific member of the
+same value set matched the same concept, so one drug gives one fact per value set.
 """
 
 from __future__ import annotations
@@ -67,6 +71,11 @@ def normalise_code(short_system: str, code: str) -> str:
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 
+def _atc_ancestors(code: str) -> tuple[str, ...]:
+    """An ATC code and the classes above it, most specific first: L01FF02, L01FF, L01F, L01, L."""
+    return tuple(dict.fromkeys(code[:n] for n in (len(code), 5, 4, 3, 1) if n <= len(code)))
+
+
 def normalise_name(text: str) -> str:
     """Lower-case text with every run of non-alphanumerics folded to one space, padded with spaces."""
     return " " + _NON_WORD.sub(" ", text.lower()).strip() + " "
@@ -106,6 +115,8 @@ class ValueSet:
     applies_to: tuple[str, ...]
     members: tuple[Member, ...]
     source: str = ""
+    exposure_after_last_dose_days: int = 0
+    """How long a finished course still counts as exposure after its last dose (see facts.exposure)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,7 @@ class ClassMatch:
     member: Member
     matched_by: MatchedBy
     code: str | None = None
+    class_level: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,12 +193,14 @@ class Terminology:
             short = system_short_name(system)
             if short is None or not code:
                 continue
-            for value_set, member in self._by_code.get((short, normalise_code(short, code)), ()):
-                if applies_to in value_set.applies_to:
-                    found.setdefault(
-                        (value_set.id, member.name),
-                        ClassMatch(value_set.id, member, "code", f"{short} {code}"),
-                    )
+            canonical = normalise_code(short, code)
+            for key in _atc_ancestors(canonical) if short == "atc" else (canonical,):
+                for value_set, member in self._by_code.get((short, key), ()):
+                    if applies_to in value_set.applies_to:
+                        match = ClassMatch(value_set.id, member, "code", f"{short} {code}", key != canonical)
+                        previous = found.get((value_set.id, member.name))
+                        if previous is None or (previous.class_level and not match.class_level):
+                            found[(value_set.id, member.name)] = match
         pattern = self._patterns.get(applies_to)
         if pattern is not None:
             names = self._by_name[applies_to]
@@ -197,6 +211,8 @@ class Terminology:
                         found.setdefault(
                             (value_set.id, member.name), ClassMatch(value_set.id, member, "name")
                         )
+        specific = {m.value_set for m in found.values() if not m.class_level}
+        found = {k: m for k, m in found.items() if not (m.class_level and m.value_set in specific)}
         return sorted(found.values(), key=lambda m: (m.value_set, m.member.name))
 
     def classifies(self, applies_to: str) -> bool:

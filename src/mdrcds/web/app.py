@@ -180,7 +180,11 @@ class Service:
                 fetched = list(missing)
             try:
                 evaluation = evaluate_input(
-                    fhir_input, rulebook=self.rulebook, engine=self.engine, now=self.today()
+                    fhir_input,
+                    rulebook=self.rulebook,
+                    engine=self.engine,
+                    now=self.today(),
+                    include_research=self.settings.research_rules,
                 )
             except FhirValidationError as exc:
                 status = 422

@@ -1,0 +1,490 @@
+"""Facts from one patient's FHIR data: the walk over the resources, delegating each clinical concept
+to its module (exposure, dose, conditions, genomics) and the aggregates to `derived` (pure: it reads
+JSON dicts and calls the validator it is given)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date
+
+from mdrcds.errors import InputFormatError
+from mdrcds.facts import derived
+from mdrcds.facts.conditions import condition_state, in_other_context
+from mdrcds.facts.dose import Strength, daily_dose, strength_from_ingredient, strength_from_name
+from mdrcds.facts.exposure import Exposure, dosages, exposure_of
+from mdrcds.facts.fhirjson import (
+    JsonObject,
+    as_list,
+    codeable_texts,
+    concept_of,
+    first_code,
+    parse_date,
+    period,
+)
+from mdrcds.facts.genomics import Annotation, annotation_of, variant_values
+from mdrcds.facts.model import ENGINE_FIELDS, Fact, FactSet, Scalar
+from mdrcds.fhir import FhirInput, Resource
+from mdrcds.terminology import ClassMatch, Concept, Terminology
+
+_KIND_BY_TYPE = {
+    "MedicationRequest": "medication",
+    "MedicationStatement": "medication",
+    "MedicationAdministration": "medication",
+    "Condition": "condition",
+    "Observation": "observation",
+    "Procedure": "procedure",
+}
+_OBSERVATION_VOID = frozenset({"cancelled", "entered-in-error"})
+_PROCEDURE_PRESENT = frozenset({"completed", "in-progress"})
+GENOMIC_VARIANT = "genomic-variant"
+GENOMIC_ANNOTATION = "genomic-diagnostic-implication"
+PREDNISONE_THRESHOLD_MG = 10.0  # Arbour et al. 2018: >= 10 mg/day prednisone-equivalent at ICI start
+PREMEDICATION_MAX_DAYS = 3
+# Body weight, LOINC 29463-7 (as in the mCODE STU4 example Observation-bodyweight-jenny-m-2018-03-16).
+BODY_WEIGHT = b'"29463-7"'
+_KG_PER_UNIT = {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237, "lb": 0.45359237, "lbs": 0.45359237}
+_PREMEDICATION_CUES = (
+    "premedication",
+    "premed",
+    "pre medication",
+    "pre-medication",
+    "prior to chemotherapy",
+    "before chemotherapy",
+    "prior to infusion",
+    "before infusion",
+    "hypersensitivity prophylaxis",
+    "infusion reaction",
+    "antiemetic",
+    "anti emetic",
+    "nausea",
+    "emesis",
+    "vomiting",
+    "cinv",
+)
+
+
+def extract_facts(
+    fhir_input: FhirInput,
+    terminology: Terminology,
+    now: date,
+    validate: Callable[[JsonObject], None],
+) -> FactSet:
+    """Make the facts of one patient's data.
+
+    Only resources that classify into at least one value set (and the hook's draft orders) are
+    validated with `validate` and become facts; the rest are never validated, which is what keeps a
+    large record cheap. Raises InputFormatError when the data holds more than one patient.
+    """
+    builder = _Builder(fhir_input, terminology, now, validate)
+    for resource in fhir_input.resources:
+        builder.add(resource)
+    facts = derived.derive(builder.facts, builder.own_annotations, builder.annotations, builder.aliases, now)
+    unique = {fact.id: fact for fact in facts}
+    return FactSet(
+        facts=sorted(unique.values(), key=lambda f: f.id),
+        patient_id=builder.patient_id,
+        resources_read=len(fhir_input.resources),
+        resources_validated=builder.validated,
+    )
+
+
+class _Builder:
+    def __init__(
+        self,
+        fhir_input: FhirInput,
+        terminology: Terminology,
+        now: date,
+        validate: Callable[[JsonObject], None],
+    ) -> None:
+        self.input = fhir_input
+        self.terminology = terminology
+        self.now = now
+        self._validate = validate
+        self._validated_ids: set[int] = set()
+        self.medications = fhir_input.medication_index()
+        self.facts: list[Fact] = []
+        self.patient_id: str | None = None
+        self.validated = 0
+        self.own_annotations: dict[str, Annotation] = {}
+        self.annotations: list[tuple[list[str], Annotation]] = []
+        self.aliases: dict[str, str] = {}
+        self.coded_kinds = {
+            kind for kind in ("condition", "observation", "procedure") if terminology.classifies(kind)
+        }
+        self.code_tokens = {kind: terminology.code_tokens(kind) for kind in self.coded_kinds}
+        self.weight_kg = _body_weight(fhir_input.resources, now)
+
+    def validate(self, resource: JsonObject) -> None:
+        """Validate a resource once, however many facts it gives."""
+        if id(resource) not in self._validated_ids:
+            self._validate(resource)
+            self._validated_ids.add(id(resource))
+            self.validated += 1
+
+    def add(self, resource: Resource) -> None:
+        resource_type = resource.resource_type
+        if resource_type == "Patient":
+            self._add_patient(resource.json)
+        elif resource_type == "Medication":
+            return
+        elif _KIND_BY_TYPE.get(resource_type) == "medication":
+            self._add_medication(resource)
+        elif _KIND_BY_TYPE.get(resource_type) in self.coded_kinds:
+            self._add_coded(resource, _KIND_BY_TYPE[resource_type])
+
+    def _source(self, wrapped: Resource) -> str:
+        """The fact source ('Type/id'), remembered under the Bundle fullUrl too for derivedFrom links."""
+        source = self.input.reference_of(wrapped)
+        if wrapped.full_url:
+            self.aliases[wrapped.full_url] = source
+        return source
+
+    def _add_patient(self, resource: JsonObject) -> None:
+        # Only the id is used (no fact comes from a Patient), so the resource is not validated: a
+        # Synthea Patient's extensions cost more to validate than the rest of the evaluation.
+        patient_id = resource.get("id")
+        if patient_id is not None and not isinstance(patient_id, str):
+            raise InputFormatError(f"{self.input.source}: Patient.id must be a string")
+        if self.patient_id and patient_id and patient_id != self.patient_id:
+            raise InputFormatError(
+                f"{self.input.source}: holds more than one patient (Patient/{self.patient_id} and "
+                f"Patient/{patient_id}); evaluate one patient at a time"
+            )
+        self.patient_id = patient_id or self.patient_id
+
+    # -- medications -------------------------------------------------------------------------------
+
+    def _medication_concepts(self, resource: JsonObject) -> tuple[list[Concept], JsonObject | None]:
+        """Concepts naming the medication (product and ingredients) and the Medication resource used."""
+        codeable = resource.get("medicationCodeableConcept")
+        reference = resource.get("medicationReference")
+        r5 = resource.get("medication")
+        if isinstance(r5, dict):  # R5 CodeableReference
+            codeable = codeable or r5.get("concept")
+            reference = reference or r5.get("reference")
+        concepts = [c for c in [concept_of(codeable)] if c]
+        medication = self._resolve_medication(resource, reference)
+        if medication is not None:
+            concepts.extend(c for c in [concept_of(medication.get("code"))] if c)
+            for ingredient in _ingredients(medication):
+                concepts.extend(c for c in [concept_of(_ingredient_item(ingredient))] if c)
+        return concepts, medication
+
+    def _resolve_medication(self, resource: JsonObject, reference: object) -> JsonObject | None:
+        if not isinstance(reference, dict) or not isinstance(reference.get("reference"), str):
+            return None
+        ref: str = reference["reference"]
+        if ref.startswith("#"):
+            for contained in as_list(resource.get("contained")):
+                if (
+                    isinstance(contained, dict)
+                    and contained.get("resourceType") == "Medication"
+                    and contained.get("id") == ref[1:]
+                ):
+                    return dict(contained)
+            return None
+        return self.medications.get(ref)
+
+    def _add_medication(self, wrapped: Resource) -> None:
+        resource = wrapped.json
+        source = self._source(wrapped)
+        draft = source in self.input.draft_refs
+        concepts, medication = self._medication_concepts(resource)
+        matches = _merge(self.terminology.classify(c, "medication") for c in concepts)
+        if not matches and not draft:
+            return
+        self.validate(resource)
+        if medication is not None and medication.get("resourceType") == "Medication":
+            self.validate(medication)
+        if not matches:
+            return
+        label = concepts[0].label() if concepts else "unnamed medication"
+        exposure = exposure_of(resource)
+        status = "do-not-perform" if resource.get("doNotPerform") is True else exposure.status
+        instructions = dosages(resource)
+        systemic = self._is_systemic(concepts, instructions, medication)
+        for match in matches:
+            look_back = self._look_back_days(match)
+            attributes: dict[str, Scalar] = {"systemic": systemic}
+            attributes.update(_member_attributes(match))
+            note = _exposure_note(exposure, look_back, self.now)
+            if note:
+                attributes["exposure_note"] = note
+            factor = match.member.attributes.get("prednisone_factor")
+            if isinstance(factor, int | float) and systemic:
+                strength = self._strength(match, medication, concepts)
+                attributes.update(
+                    self._steroid_dose(resource, instructions, float(factor), strength, exposure)
+                )
+            self.facts.append(
+                _fact(
+                    match,
+                    "medication",
+                    source,
+                    label,
+                    status,
+                    exposure.current(self.now, look_back),
+                    exposure.start,
+                    exposure.end,
+                    draft,
+                    attributes,
+                    exposure.until(look_back),
+                )
+            )
+
+    def _look_back_days(self, match: ClassMatch) -> int:
+        own = match.member.attributes.get("exposure_after_last_dose_days")
+        if isinstance(own, int | float):
+            return int(own)
+        return self.terminology.value_sets[match.value_set].exposure_after_last_dose_days
+
+    def _strength(
+        self, match: ClassMatch, medication: JsonObject | None, concepts: list[Concept]
+    ) -> Strength | None:
+        """The product strength of this member's ingredient: the Medication's, else the product name's."""
+        if medication is not None:
+            ingredients = _ingredients(medication)
+            for ingredient in ingredients:
+                item = concept_of(_ingredient_item(ingredient))
+                found = self.terminology.classify(item, "medication") if item else []
+                if len(ingredients) == 1 or any(m.member.name == match.member.name for m in found):
+                    strength = strength_from_ingredient(ingredient)
+                    if strength is not None:
+                        return strength
+        for concept in concepts:
+            for text in concept.display_texts():
+                strength = strength_from_name(text)
+                if strength is not None:
+                    return strength
+        return None
+
+    def _steroid_dose(
+        self,
+        resource: JsonObject,
+        instructions: list[JsonObject],
+        factor: float,
+        strength: Strength | None,
+        exposure: Exposure,
+    ) -> dict[str, Scalar]:
+        dose = daily_dose(instructions, strength, self.weight_kg)
+        attributes: dict[str, Scalar] = {}
+        if dose.mg is None:
+            attributes["pred_eq_band"] = "not-computable"
+            attributes["dose_note"] = f"prednisone-equivalent dose not computable ({dose.reason})"
+        else:
+            equivalent = round(dose.mg * factor, 2)
+            attributes["pred_eq_mg_day"] = equivalent
+            attributes["pred_eq_band"] = "10-or-more" if equivalent >= PREDNISONE_THRESHOLD_MG else "under-10"
+            attributes["dose_note"] = f"{equivalent:g} mg/day prednisone-equivalent"
+        reason = _premedication_reason(resource)
+        short = exposure.course_days is not None and exposure.course_days <= PREMEDICATION_MAX_DAYS
+        attributes["premedication"] = reason or short
+        attributes["premedication_by_reason"] = reason
+        return attributes
+
+    def _is_systemic(
+        self, concepts: list[Concept], instructions: list[JsonObject], medication: JsonObject | None
+    ) -> bool:
+        route_concepts = [c for c in (concept_of(d.get("route")) for d in instructions) if c]
+        if medication is not None:
+            route_concepts.extend(c for c in [concept_of(medication.get("form"))] if c)
+        route_concepts.extend(Concept((), text) for c in concepts for text in c.display_texts())
+        return not any(self.terminology.any_match(c, "route") for c in route_concepts)
+
+    # -- conditions, observations, procedures ------------------------------------------------------
+
+    def _add_coded(self, wrapped: Resource, kind: str) -> None:
+        tokens = self.code_tokens[kind]
+        if tokens is not None and not wrapped.may_contain(tokens):
+            return  # classified by code only, and none of the codes occurs in the raw JSON
+        concept = concept_of(wrapped.peek_code())
+        if concept is None:
+            return
+        matches = self.terminology.classify(concept, kind)
+        if kind in ("condition", "procedure"):
+            resource_json = wrapped.json
+            matches = [m for m in matches if not in_other_context(concept, m.member.names(), resource_json)]
+        if not matches:
+            return
+        resource = wrapped.json
+        self.validate(resource)
+        source = self._source(wrapped)
+        attributes: dict[str, Scalar] = {}
+        if kind == "condition":
+            state = condition_state(resource, self.now)
+            status, current, start, end = state.status, state.current, state.start, state.end
+            attributes["onset_known"] = state.onset is not None
+            if state.recorded is not None:
+                attributes["recorded"] = state.recorded.isoformat()
+        elif kind == "observation":
+            status = str(resource.get("status") or "unknown")
+            current = status not in _OBSERVATION_VOID
+            start, end = period(resource, "effective")
+            start = start or parse_date(resource.get("issued"))
+            attributes = self._observation_values(resource)
+            self._collect_annotations(resource, source, matches)
+        else:
+            status = str(resource.get("status") or "unknown")
+            current = status in _PROCEDURE_PRESENT
+            start, end = period(resource, "performed")
+            if start is None:
+                start, end = period(resource, "occurrence")
+        label = concept.label()
+        for match in matches:
+            fact_attributes = dict(attributes)
+            if match.value_set == GENOMIC_VARIANT:
+                fact_attributes.update(variant_values(resource, self.terminology))
+            fact_attributes.update(_member_attributes(match))
+            self.facts.append(
+                _fact(match, kind, source, label, status, current, start, end, False, fact_attributes)
+            )
+
+    def _collect_annotations(self, resource: JsonObject, source: str, matches: list[ClassMatch]) -> None:
+        """Variant annotations: the variant's own, and those an annotation Observation gives the
+        variants it was derived from (linked after all resources are read)."""
+        value_sets = {m.value_set for m in matches}
+        if not value_sets & {GENOMIC_VARIANT, GENOMIC_ANNOTATION}:
+            return
+        note = annotation_of(resource, self.terminology)
+        if GENOMIC_VARIANT in value_sets:
+            self.own_annotations[source] = note
+        if GENOMIC_ANNOTATION in value_sets:
+            references = [
+                ref["reference"]
+                for ref in as_list(resource.get("derivedFrom")) + as_list(resource.get("focus"))
+                if isinstance(ref, dict) and isinstance(ref.get("reference"), str)
+            ]
+            if references:
+                self.annotations.append((references, note))
+
+    def _observation_values(self, resource: JsonObject) -> dict[str, Scalar]:
+        values: dict[str, Scalar] = {}
+        value_code = first_code(resource.get("valueCodeableConcept"))
+        if value_code:
+            values["value_code"] = value_code
+            value = concept_of(resource.get("valueCodeableConcept"))
+            results = self.terminology.classify(value, "observation-value") if value else []
+            if results:
+                values["result"] = results[0].member.name
+        quantity = resource.get("valueQuantity")
+        if isinstance(quantity, dict) and _finite(quantity.get("value")):
+            values["value"] = quantity["value"]
+            unit = quantity.get("code") or quantity.get("unit")
+            if isinstance(unit, str) and unit:
+                values["unit"] = unit
+        return values
+
+
+def _finite(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and value == value
+        and abs(value) < float("inf")
+    )
+
+
+def _ingredients(medication: JsonObject) -> list[JsonObject]:
+    return [i for i in as_list(medication.get("ingredient")) if isinstance(i, dict)]
+
+
+def _ingredient_item(ingredient: JsonObject) -> object:
+    item = ingredient.get("item")
+    return ingredient.get("itemCodeableConcept") or (item.get("concept") if isinstance(item, dict) else None)
+
+
+def _premedication_reason(resource: JsonObject) -> bool:
+    """Whether the record gives premedication (antiemetic, infusion-reaction prophylaxis) as its reason."""
+    texts = list(codeable_texts(resource.get("reasonCode")))
+    texts += codeable_texts(resource.get("reasonReference"))
+    texts += codeable_texts(resource.get("reason"))
+    for dosage in dosages(resource):
+        texts += [dosage["text"]] if isinstance(dosage.get("text"), str) else []
+        texts += codeable_texts(dosage.get("additionalInstruction"))
+        texts += [dosage["patientInstruction"]] if isinstance(dosage.get("patientInstruction"), str) else []
+    lowered = " ".join(texts).lower()
+    return any(cue in lowered for cue in _PREMEDICATION_CUES)
+
+
+def _exposure_note(exposure: Exposure, look_back: int, now: date) -> str | None:
+    """Why a finished record still counts, or why an open order no longer does, for the card line."""
+    last = exposure.last_dose
+    if exposure.void or last is None:
+        return None
+    if not exposure.ongoing and look_back and exposure.current(now, look_back):
+        return f"last dose {last.isoformat()}, within the {look_back}-day look-back after a last dose"
+    if exposure.ongoing and exposure.end is not None and exposure.end < now:
+        return f"course ended {exposure.end.isoformat()}"
+    return None
+
+
+def _body_weight(resources: list[Resource], now: date) -> float | None:
+    """The most recent body weight (kg) on or before `now`, from Observations coded LOINC 29463-7."""
+    best: tuple[date, float] | None = None
+    for resource in resources:
+        if resource.resource_type != "Observation" or not resource.may_contain(frozenset({BODY_WEIGHT})):
+            continue
+        if first_code(resource.peek_code(), system="http://loinc.org") != "29463-7":
+            continue
+        data = resource.json
+        if data.get("status") in ("cancelled", "entered-in-error"):
+            continue
+        quantity = data.get("valueQuantity")
+        if not isinstance(quantity, dict) or not _finite(quantity.get("value")):
+            continue
+        unit = str(quantity.get("code") or quantity.get("unit") or "").strip().lower()
+        factor = _KG_PER_UNIT.get(unit)
+        when = period(data, "effective")[0] or parse_date(data.get("issued"))
+        if factor is None or when is None or when > now or not 0 < quantity["value"] * factor < 700:
+            continue
+        if best is None or when > best[0]:
+            best = (when, float(quantity["value"]) * factor)
+    return best[1] if best else None
+
+
+def _merge(groups: Iterable[list[ClassMatch]]) -> list[ClassMatch]:
+    """Union of class matches over several concepts; a code match beats a name match."""
+    merged: dict[tuple[str, str], ClassMatch] = {}
+    for group in groups:
+        for match in group:
+            key = (match.value_set, match.member.name)
+            if key not in merged or (merged[key].matched_by == "name" and match.matched_by == "code"):
+                merged[key] = match
+    return sorted(merged.values(), key=lambda m: (m.value_set, m.member.name))
+
+
+def _member_attributes(match: ClassMatch) -> dict[str, Scalar]:
+    return {k: v for k, v in match.member.attributes.items() if k in ENGINE_FIELDS}
+
+
+def _fact(
+    match: ClassMatch,
+    kind: str,
+    source: str,
+    label: str,
+    status: str,
+    current: bool,
+    start: date | None,
+    end: date | None,
+    draft: bool,
+    attributes: dict[str, Scalar],
+    exposure_until: date | None = None,
+) -> Fact:
+    return Fact(
+        id=f"{source}#{match.value_set}:{match.member.name}",
+        kind=kind,
+        value_set=match.value_set,
+        member=match.member.name,
+        source=source,
+        label=label,
+        status=status,
+        current=current,
+        matched_by=match.matched_by,
+        matched_code=match.code,
+        start=start,
+        end=end,
+        draft=draft,
+        unverified=match.member.unverified,
+        exposure_until=exposure_until,
+        attributes=attributes,
+    )

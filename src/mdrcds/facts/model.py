@@ -1,0 +1,120 @@
+"""The fact model: one flat, typed clinical statement with its provenance (pure).
+
+One fact says "this resource belongs to this value set through this member", e.g.
+`MedicationRequest/12#pgp-inhibitor:verapamil`. A resource in several value sets gives several facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+Scalar = str | int | float | bool
+
+ENGINE_FIELDS: Mapping[str, type | tuple[type, ...]] = {
+    "kind": str,
+    "class": str,
+    "member": str,
+    "status": str,
+    "current": bool,
+    "draft": bool,
+    "matched_by": str,
+    "systemic": bool,
+    "target": str,
+    "pred_eq_mg_day": (int, float),
+    "pred_eq_band": str,
+    "premedication": bool,
+    "treatment_start": bool,
+    "value_code": str,
+    "value": (int, float),
+    "unit": str,
+    "gene": str,
+    "significance": str,
+    "change_type": str,
+    "presence": str,
+    "loss_of_function": str,
+    "first_in_class": bool,
+    "preexisting": str,
+    "result": str,
+    "after_first_checkpoint_inhibitor": bool,
+    "resistance_pattern": str,
+    "prior_pgp_substrates": (int, float),
+}
+"""Fact fields a rule pattern may test, with their types."""
+
+NOTE_ATTRIBUTES = ("exposure_note", "dose_note", "onset_note", "variant_note")
+"""Attributes holding a sentence for the card's 'what triggered' line (never tested by a pattern)."""
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One clinical fact. `id` is unique within an evaluation and stable across runs.
+
+    For medications, `current` means "exposure in effect at the evaluation time": an ongoing order or
+    statement, or a completed/stopped one whose last dose is within the class's look-back
+    (`mdrcds.facts.exposure`). `exposure_until` is the last day that exposure counts.
+    """
+
+    id: str
+    kind: str
+    value_set: str
+    member: str
+    source: str
+    label: str
+    status: str
+    current: bool
+    matched_by: str
+    matched_code: str | None = None
+    start: date | None = None
+    end: date | None = None
+    draft: bool = False
+    unverified: str | None = None
+    exposure_until: date | None = None
+    attributes: Mapping[str, Scalar] = field(default_factory=dict)
+
+    def engine_fields(self) -> dict[str, Scalar]:
+        """The flat dict asserted into the rules engine (scalars only, no None)."""
+        fields: dict[str, Scalar] = {
+            "id": self.id,
+            "kind": self.kind,
+            "class": self.value_set,
+            "member": self.member,
+            "status": self.status,
+            "current": self.current,
+            "draft": self.draft,
+            "matched_by": self.matched_by,
+        }
+        fields.update(self.attributes)
+        return fields
+
+    def describe(self) -> str:
+        """One line for a card: what, where from, status and dates, and how it was recognised."""
+        dates = ""
+        if self.start and self.end and self.end != self.start:
+            dates = f", {self.start.isoformat()} to {self.end.isoformat()}"
+        elif self.start:
+            dates = (
+                f", {'since' if self.kind in ('medication', 'condition') else 'on'} {self.start.isoformat()}"
+            )
+        how = f"matched by code {self.matched_code}" if self.matched_by == "code" else "matched by name only"
+        status = "draft order" if self.draft else self.status
+        shown = ("gene", "significance", "change_type", "result")
+        details = ", ".join(str(self.attributes[k]) for k in shown if k in self.attributes)
+        label = f"{self.label}: {details}" if details else self.label
+        notes = "".join(f"; {self.attributes[k]}" for k in NOTE_ATTRIBUTES if k in self.attributes)
+        return f"{label} ({self.source}, {status}{dates}; {how}{notes})"
+
+
+@dataclass
+class FactSet:
+    """The facts of one evaluation, with the counts a caller may want to report."""
+
+    facts: list[Fact]
+    patient_id: str | None
+    resources_read: int
+    resources_validated: int
+
+    def by_id(self) -> dict[str, Fact]:
+        """Facts keyed by id."""
+        return {fact.id: fact for fact in self.facts}
