@@ -239,12 +239,33 @@ Both are current, so the mechanistic P-gp substrate card (`info`, "possible") sh
     )
     case(
         "pgp-docetaxel-completed-clarithromycin-patient-view",
-        request("pgp-f", "patient-view", [], [dict(doce_active, status="completed"), clari]),
+        request(
+            "pgp-f",
+            "patient-view",
+            [],
+            [dict(doce_active, status="completed", authoredOn="2026-08-01"), clari],
+        ),
         [],
-        """# Docetaxel course completed: no warning
+        """# Docetaxel course completed in August: no card
 
-The docetaxel order is `completed`; exposure is over, so the interaction no longer applies.""",
+The last docetaxel order is `completed` and was given more than 28 days ago (the look-back after a
+chemotherapy dose, one of the longest common cycles): exposure is over.""",
         negative_for=PGP,
+    )
+    case(
+        "pgp-docetaxel-cycle-three-weeks-ago-clarithromycin",
+        request("pgp-g", "patient-view", [], [dict(doce_active, status="completed"), clari]),
+        [
+            card(
+                PGP,
+                "info",
+                summary_contains=["clarithromycin", "docetaxel"],
+                detail_contains=["last dose 2026-11-02"],
+            )
+        ],
+        """# Docetaxel cycle order completed three weeks ago, clarithromycin active
+
+A completed cycle within the 28-day look-back is current exposure: the next cycle is due.""",
     )
     kaletra = {
         "resourceType": "Medication",

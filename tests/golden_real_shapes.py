@@ -413,6 +413,35 @@ Courses of 3 days or less are premedication and excluded (53 mg/day, but not the
         """# Dexamethasone with the reason 'Premedication before paclitaxel': excluded""",
         negative_for=STEROID,
     )
+    per_kg_day = [
+        dict(
+            per_kg[0],
+            timing={"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+            doseAndRate=[{"doseQuantity": {"value": 0.5, "unit": "mg/kg/d", "code": "mg/kg/d"}}],
+        )
+    ]
+    case(
+        "dose-mg-per-kg-per-day-not-multiplied-again",
+        request("d-j", "order-sign", [PEM_DRAFT], [prednisone_eq("mp-2", prednisone, per_kg_day), weight]),
+        [card(STEROID, "info", summary_contains=["prednisone", "35 mg/day"])],
+        """# Prednisone 0.5 mg/kg/d given in two doses, body weight 70 kg: 35 mg/day, not 70
+
+A dose already per day ('mg/kg/d') is the daily total: the twice-daily timing is not multiplied in again.""",
+    )
+    once = [
+        dict(
+            premed[0],
+            timing={"repeat": {"count": 1, "frequency": 1, "period": 1, "periodUnit": "d"}},
+            doseAndRate=[{"doseQuantity": {"value": 20, "unit": "mg", "code": "mg"}}],
+        )
+    ]
+    case(
+        "steroid-single-dose-order-premedication-no-card",
+        request("d-k", "order-sign", [PEM_DRAFT], [prednisone_eq("dex-4", dex_coded, once)]),
+        [],
+        """# Dexamethasone 20 mg ordered once (timing count 1) on the start day: a one-day course, premedication""",
+        negative_for=STEROID,
+    )
     case(
         "dose-administration-single-premedication-no-card",
         request("d-i", "order-sign", [PEM_DRAFT], admins[-1:]),
@@ -602,6 +631,45 @@ def conditions() -> None:
 
 An immune-related adverse event of the checkpoint inhibitor, not a pre-existing autoimmune disease.""",
         negative_for=autoimmune,
+    )
+    induced = text_condition("t1dm-2", "Type 1 diabetes mellitus due to immune checkpoint inhibitor")
+    del induced["onsetDateTime"]
+    case(
+        "condition-recorded-as-ici-induced-no-card",
+        request("c-g", "order-sign", [nivo_d], [induced]),
+        [],
+        """# 'Type 1 diabetes mellitus due to immune checkpoint inhibitor', no onset date
+
+The record itself says the disease was caused by the checkpoint inhibitor: an immune-related adverse
+event, not pre-existing autoimmune disease.""",
+        negative_for=autoimmune,
+    )
+    case(
+        "condition-mother-has-ra-no-card",
+        request("c-h", "order-sign", [nivo_d], [text_condition("fh-2", "Mother has rheumatoid arthritis")]),
+        [],
+        """# 'Mother has rheumatoid arthritis': a relative's disease""",
+        negative_for=autoimmune,
+    )
+    case(
+        "condition-kidney-donor-no-card",
+        request("c-i", "order-sign", [nivo_d], [text_condition("donor-1", "Kidney transplant donor")]),
+        [],
+        """# A kidney donor is not a transplant recipient""",
+        negative_for=transplant,
+    )
+    case(
+        "condition-preexisting-ra-with-onset-fires",
+        request("c-j", "order-sign", [nivo_d], [ra]),
+        [
+            card(
+                autoimmune,
+                "info",
+                summary_contains=["nivolumab", "rheumatoid arthritis"],
+                detail_contains=["before the first checkpoint-inhibitor dose"],
+            )
+        ],
+        """# Rheumatoid arthritis since 2019, nivolumab about to start: pre-existing, the card fires""",
     )
     unknown_onset = dict(t1dm)
     del unknown_onset["onsetDateTime"]

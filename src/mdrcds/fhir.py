@@ -82,6 +82,11 @@ class Resource:
             return self.json.get("code")
         return _CODE_DECODER.decode(self._raw).code
 
+    def may_match(self, pattern: re.Pattern[bytes]) -> bool:
+        """False only when the raw JSON has no match for the pattern (True once decoded)."""
+        raw = self._raw
+        return raw is None or pattern.search(raw) is not None
+
     def may_contain(self, tokens: frozenset[bytes]) -> bool:
         """False only when the raw JSON holds none of the byte strings (True once decoded)."""
         raw = self._raw

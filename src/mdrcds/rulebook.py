@@ -41,7 +41,7 @@ TEMPLATE_ATTRIBUTES = (
     "target",
     "resistance_pattern",
     "prior_pgp_substrate_names",
-    "dose_note",
+    "dose_summary",
     "onset_note",
 )
 VALUE_SET_KINDS = (

@@ -175,6 +175,11 @@ class Terminology:
                         names.setdefault(normalise_name(name).strip(), []).append((value_set, member))
         kinds = {kind for value_set in self.value_sets.values() for kind in value_set.applies_to}
         self._code_tokens = {kind: self._tokens_for(kind) for kind in kinds}
+        self._code_patterns = {
+            kind: re.compile(b"|".join(re.escape(token) for token in sorted(tokens)) or b"(?!)")
+            for kind, tokens in self._code_tokens.items()
+            if tokens is not None
+        }
         self._patterns = {
             applies_to: re.compile(
                 r"(?<= )(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?= )"
@@ -211,8 +216,9 @@ class Terminology:
                         found.setdefault(
                             (value_set.id, member.name), ClassMatch(value_set.id, member, "name")
                         )
-        specific = {m.value_set for m in found.values() if not m.class_level}
-        found = {k: m for k, m in found.items() if not (m.class_level and m.value_set in specific)}
+        if any(m.class_level for m in found.values()):
+            specific = {m.value_set for m in found.values() if not m.class_level}
+            found = {k: m for k, m in found.items() if not (m.class_level and m.value_set in specific)}
         return sorted(found.values(), key=lambda m: (m.value_set, m.member.name))
 
     def classifies(self, applies_to: str) -> bool:
@@ -227,6 +233,13 @@ class Terminology:
         skip it without decoding it. Computed once, when the terminology is built.
         """
         return self._code_tokens.get(applies_to, frozenset())
+
+    def code_pattern(self, applies_to: str) -> re.Pattern[bytes] | None:
+        """`code_tokens` as one compiled pattern (one scan of the raw bytes instead of one per token);
+        None when the kind also matches by name. A pattern that never matches for an unknown kind."""
+        if applies_to not in self._code_tokens:
+            return re.compile(b"(?!)")
+        return self._code_patterns.get(applies_to)
 
     def _tokens_for(self, applies_to: str) -> frozenset[bytes] | None:
         tokens: set[bytes] = set()

@@ -4,12 +4,13 @@ JSON dicts and calls the validator it is given)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from datetime import date
 
 from mdrcds.errors import InputFormatError
 from mdrcds.facts import derived
-from mdrcds.facts.conditions import condition_state, in_other_context
+from mdrcds.facts.conditions import condition_state, in_other_context, treatment_induced
 from mdrcds.facts.dose import Strength, daily_dose, strength_from_ingredient, strength_from_name
 from mdrcds.facts.exposure import Exposure, dosages, exposure_of
 from mdrcds.facts.fhirjson import (
@@ -41,7 +42,7 @@ GENOMIC_ANNOTATION = "genomic-diagnostic-implication"
 PREDNISONE_THRESHOLD_MG = 10.0  # Arbour et al. 2018: >= 10 mg/day prednisone-equivalent at ICI start
 PREMEDICATION_MAX_DAYS = 3
 # Body weight, LOINC 29463-7 (as in the mCODE STU4 example Observation-bodyweight-jenny-m-2018-03-16).
-BODY_WEIGHT = b'"29463-7"'
+BODY_WEIGHT = re.compile(rb'"29463-7"')
 _KG_PER_UNIT = {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237, "lb": 0.45359237, "lbs": 0.45359237}
 _PREMEDICATION_CUES = (
     "premedication",
@@ -111,8 +112,15 @@ class _Builder:
         self.coded_kinds = {
             kind for kind in ("condition", "observation", "procedure") if terminology.classifies(kind)
         }
-        self.code_tokens = {kind: terminology.code_tokens(kind) for kind in self.coded_kinds}
-        self.weight_kg = _body_weight(fhir_input.resources, now)
+        self.code_patterns = {kind: terminology.code_pattern(kind) for kind in self.coded_kinds}
+        self._weight: tuple[float | None] | None = None
+
+    @property
+    def weight_kg(self) -> float | None:
+        """The patient's body weight, looked up only when a dose needs it (most records never do)."""
+        if self._weight is None:
+            self._weight = (_body_weight(self.input.resources, self.now),)
+        return self._weight[0]
 
     def validate(self, resource: JsonObject) -> None:
         """Validate a resource once, however many facts it gives."""
@@ -266,16 +274,19 @@ class _Builder:
         strength: Strength | None,
         exposure: Exposure,
     ) -> dict[str, Scalar]:
-        dose = daily_dose(instructions, strength, self.weight_kg)
+        needs_weight = "/kg" in str(instructions)
+        dose = daily_dose(instructions, strength, self.weight_kg if needs_weight else None)
         attributes: dict[str, Scalar] = {}
         if dose.mg is None:
             attributes["pred_eq_band"] = "not-computable"
-            attributes["dose_note"] = f"prednisone-equivalent dose not computable ({dose.reason})"
+            attributes["dose_summary"] = "dose not computable"
+            attributes["dose_note"] = f"prednisone-equivalent dose not computable: {dose.reason}"
         else:
             equivalent = round(dose.mg * factor, 2)
             attributes["pred_eq_mg_day"] = equivalent
             attributes["pred_eq_band"] = "10-or-more" if equivalent >= PREDNISONE_THRESHOLD_MG else "under-10"
-            attributes["dose_note"] = f"{equivalent:g} mg/day prednisone-equivalent"
+            attributes["dose_summary"] = f"{equivalent:g} mg/day prednisone-equivalent"
+            attributes["dose_note"] = attributes["dose_summary"]
         reason = _premedication_reason(resource)
         short = exposure.course_days is not None and exposure.course_days <= PREMEDICATION_MAX_DAYS
         attributes["premedication"] = reason or short
@@ -294,14 +305,14 @@ class _Builder:
     # -- conditions, observations, procedures ------------------------------------------------------
 
     def _add_coded(self, wrapped: Resource, kind: str) -> None:
-        tokens = self.code_tokens[kind]
-        if tokens is not None and not wrapped.may_contain(tokens):
+        pattern = self.code_patterns[kind]
+        if pattern is not None and not wrapped.may_match(pattern):
             return  # classified by code only, and none of the codes occurs in the raw JSON
         concept = concept_of(wrapped.peek_code())
         if concept is None:
             return
         matches = self.terminology.classify(concept, kind)
-        if kind in ("condition", "procedure"):
+        if matches and kind in ("condition", "procedure"):
             resource_json = wrapped.json
             matches = [m for m in matches if not in_other_context(concept, m.member.names(), resource_json)]
         if not matches:
@@ -314,6 +325,7 @@ class _Builder:
             state = condition_state(resource, self.now)
             status, current, start, end = state.status, state.current, state.start, state.end
             attributes["onset_known"] = state.onset is not None
+            attributes["treatment_induced"] = treatment_induced(concept)
             if state.recorded is not None:
                 attributes["recorded"] = state.recorded.isoformat()
         elif kind == "observation":
@@ -412,7 +424,7 @@ def _exposure_note(exposure: Exposure, look_back: int, now: date) -> str | None:
     if exposure.void or last is None:
         return None
     if not exposure.ongoing and look_back and exposure.current(now, look_back):
-        return f"last dose {last.isoformat()}, within the {look_back}-day look-back after a last dose"
+        return f"last dose {last.isoformat()}, counted as exposure for {look_back} days after a last dose"
     if exposure.ongoing and exposure.end is not None and exposure.end < now:
         return f"course ended {exposure.end.isoformat()}"
     return None
@@ -422,7 +434,7 @@ def _body_weight(resources: list[Resource], now: date) -> float | None:
     """The most recent body weight (kg) on or before `now`, from Observations coded LOINC 29463-7."""
     best: tuple[date, float] | None = None
     for resource in resources:
-        if resource.resource_type != "Observation" or not resource.may_contain(frozenset({BODY_WEIGHT})):
+        if resource.resource_type != "Observation" or not resource.may_match(BODY_WEIGHT):
             continue
         if first_code(resource.peek_code(), system="http://loinc.org") != "29463-7":
             continue

@@ -29,6 +29,7 @@ _CUES_BEFORE = (
     "family history",
     "fh of",
     "fhx",
+    "fh",
     "history of screening",
     "screening for",
     "screening",
@@ -60,6 +61,10 @@ _CUES_BEFORE = (
     "at risk of",
     "planned",
     "scheduled",
+    "donor",
+    "donation",
+    *("mother", "father", "sister", "brother", "sibling", "son", "daughter", "maternal", "paternal"),
+    *("grandmother", "grandfather", "aunt", "uncle", "cousin", "parent"),
 )
 # Phrases that, after the name, do the same ("kidney transplant candidate", "RA ruled out").
 _CUES_AFTER = (
@@ -82,6 +87,17 @@ _CUES_AFTER = (
     "family history",
     "not confirmed",
     "unlikely",
+    "donor",
+    "in relative",
+    "in brother",
+    "in sister",
+)
+# Phrases saying a disease was caused by treatment (an immune-related adverse event, not a pre-existing
+# autoimmune disease): 'type 1 diabetes due to immune checkpoint inhibitor', 'ICI-induced colitis'.
+_INDUCED = re.compile(
+    r"(?<= )(induced|drug induced|immune related|irae|due to (immune )?checkpoint|"
+    r"due to immunotherapy|secondary to immunotherapy|due to (pembrolizumab|nivolumab|ipilimumab|"
+    r"atezolizumab|durvalumab|avelumab|cemiplimab|dostarlimab))(?= )"
 )
 _OTHER_CONTEXT_CATEGORIES = ("family history", "screening", "health concern", "health-concern", "risk")
 _BEFORE = re.compile(r"(?<= )(" + "|".join(re.escape(c) for c in _CUES_BEFORE) + r")(?= )")
@@ -124,6 +140,11 @@ def condition_state(resource: JsonObject, now: date) -> ConditionState:
     )
     current = status == "active" and (end is None or end >= now)
     return ConditionState(status, current, onset, parse_date(resource.get("recordedDate")), end)
+
+
+def treatment_induced(concept: Concept) -> bool:
+    """True when the concept's text says the disease was caused by a drug or immunotherapy."""
+    return any(_INDUCED.search(normalise_name(text)) for text in concept.display_texts())
 
 
 def in_other_context(concept: Concept, names: tuple[str, ...], resource: JsonObject | None = None) -> bool:

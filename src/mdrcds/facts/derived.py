@@ -145,7 +145,9 @@ def with_autoimmune_onset(facts: list[Fact], now: date) -> list[Fact]:
             onset_known = bool(fact.attributes.get("onset_known"))
             recorded = fact.attributes.get("recorded")
             recorded_day = date.fromisoformat(recorded) if isinstance(recorded, str) else None
-            if onset_known and fact.start is not None:
+            if fact.attributes.get("treatment_induced"):
+                preexisting, note = "no", "recorded as caused by treatment (an immune-related adverse event)"
+            elif onset_known and fact.start is not None:
                 preexisting = "yes" if fact.start < first_ici else "no"
                 note = (
                     f"onset {fact.start.isoformat()}, before the first checkpoint-inhibitor dose"

@@ -21,7 +21,20 @@ from typing import Any, TypeGuard
 
 from mdrcds.facts.fhirjson import as_list, days_of
 
-_MG_PER_UNIT = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001, "µg": 0.001, "microgram": 0.001}
+_MG_PER_UNIT = {
+    "mg": 1.0,
+    "milligram": 1.0,
+    "milligrams": 1.0,
+    "g": 1000.0,
+    "gram": 1000.0,
+    "grams": 1000.0,
+    "ug": 0.001,
+    "mcg": 0.001,
+    "µg": 0.001,
+    "microgram": 0.001,
+    "micrograms": 0.001,
+}
+_PER_DAY_SUFFIXES = ("/d", "/day", "/24.h", "/24h")
 _COUNT_UNITS = frozenset(
     {
         "1",
@@ -140,7 +153,7 @@ def daily_dose(
         dose = dose_mg(dosage, strength, weight_kg)
         if dose.mg is None:
             return dose
-        per_day = doses_per_day(dosage)
+        per_day = 1.0 if _is_per_day(dosage) else doses_per_day(dosage)
         if per_day is None:
             return DailyDose(None, "dose frequency not readable")
         total += dose.mg * per_day
@@ -156,10 +169,12 @@ def dose_mg(
     quantity = _dose_quantity(dosage)
     if quantity is None:
         return DailyDose(None, "no dose given")
-    value, unit = quantity["value"], _unit(quantity)
+    value, unit = quantity["value"], _unit(quantity).replace(" ", "")
+    for suffix in _PER_DAY_SUFFIXES:
+        unit = unit.removesuffix(suffix)
     if unit in _MG_PER_UNIT:
         return DailyDose(float(value) * _MG_PER_UNIT[unit])
-    if unit.replace(" ", "") in ("mg/kg", "mg/kg/dose"):
+    if unit in ("mg/kg", "mg/kg/dose", "mg/kg{dose}"):
         if weight_kg is None:
             return DailyDose(None, "dose in mg/kg and no body weight on record")
         return DailyDose(float(value) * weight_kg)
@@ -218,6 +233,13 @@ def _code_per_day(code: object) -> float | None:
         if hours and int(hours.group(1)) > 0:
             return 24 / int(hours.group(1))
     return None
+
+
+def _is_per_day(dosage: Mapping[str, Any]) -> bool:
+    """A dose already given per day ('mg/d', 'mg/kg/d'): its timing is not multiplied in again."""
+    quantity = _dose_quantity(dosage)
+    unit = _unit(quantity).replace(" ", "") if quantity else ""
+    return unit.endswith(_PER_DAY_SUFFIXES)
 
 
 def _dose_quantity(dosage: Mapping[str, Any]) -> dict[str, Any] | None:

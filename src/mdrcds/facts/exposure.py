@@ -22,6 +22,7 @@ from mdrcds.facts.fhirjson import (
     JsonObject,
     add_days,
     as_list,
+    days_of,
     duration_days,
     parse_date,
     period,
@@ -129,9 +130,23 @@ def _repeat(dosage: JsonObject) -> JsonObject:
 def _course_days(resource: JsonObject) -> float | None:
     """Course length from a bounds duration or the dispensed supply, when the record gives one."""
     for dosage in dosages(resource):
-        days = duration_days(_repeat(dosage).get("boundsDuration"))
+        repeat = _repeat(dosage)
+        days = duration_days(repeat.get("boundsDuration"))
         if days is not None:
             return days
+        count, frequency, period = repeat.get("count"), repeat.get("frequency", 1), repeat.get("period", 1)
+        unit_days = days_of(repeat.get("periodUnit", "d"))
+        if (
+            isinstance(count, int)
+            and 0 < count < 10000
+            and isinstance(frequency, int)
+            and frequency > 0
+            and isinstance(period, int | float)
+            and 0 < period < 10000
+            and unit_days is not None
+        ):
+            # `count` doses at `frequency` per `period`: a single dose ordered once is a one-day course.
+            return max(1.0, count / frequency * period * unit_days)
     dispense = resource.get("dispenseRequest")
     if isinstance(dispense, dict):
         supply = duration_days(dispense.get("expectedSupplyDuration"))

@@ -39,7 +39,7 @@ CONSEQUENCE = (
     (LOINC, "48019-4"),
     AMINO_ACID_CHANGE_TYPE,
 )
-_NONSENSE = re.compile(r"p\.\(?[A-Za-z]{1,3}\d+(Ter|\*)\)?$|p\.\(?[A-Za-z]{3}\d+(Ter|\*)")
+_NONSENSE = re.compile(r"p\.\(?[A-Za-z]{1,3}\d+(Ter|\*|X)\)?$|p\.\(?[A-Za-z]{3}\d+(Ter|\*)")
 _FRAMESHIFT = re.compile(r"p\.\(?[A-Za-z]{1,3}\d+[A-Za-z]{0,3}fs")
 _PROTEIN_SUBSTITUTION = re.compile(r"p\.\(?[A-Za-z]{1,3}\d+[A-Za-z]{1,3}\)?$")
 _SPLICE_SITE = re.compile(r"c\.\d+[+-][12][ACGT]")
