@@ -105,3 +105,10 @@ def test_reasons_when_not_computable() -> None:
         ]
     }
     assert daily_dose([range_only]).mg == 5.0
+
+
+def test_hostile_sequences_and_numbers() -> None:
+    odd = {"sequence": 1e308, "doseAndRate": [{"doseQuantity": {"value": 10, "unit": "mg"}}]}
+    assert daily_dose([odd]).mg == 10.0
+    flagged = {"sequence": True, "doseAndRate": "10 mg", "timing": ["BID"]}
+    assert daily_dose([flagged]).mg is None

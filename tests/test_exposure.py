@@ -102,3 +102,10 @@ def test_malformed_shapes_are_not_read() -> None:
     assert exposure.end is None and exposure.current(NOW, 0)
     huge = request(dosageInstruction=[{"timing": {"repeat": {"boundsDuration": days(1e12)}}}])
     assert exposure_of(huge).end is None
+
+
+def test_absurd_numbers_are_not_read() -> None:
+    endless = request(dosageInstruction=[{"timing": {"repeat": {"boundsDuration": days(1e308, "a")}}}])
+    assert exposure_of(endless).end is None
+    negative = request(dispenseRequest={"expectedSupplyDuration": days(-5)})
+    assert exposure_of(negative).end is None

@@ -142,7 +142,7 @@ def daily_dose(
     """
     if not dosages:
         return DailyDose(None, "no dose given")
-    sequences = [int(d["sequence"]) for d in dosages if _number(d.get("sequence"))]
+    sequences = [d["sequence"] for d in dosages if isinstance(d.get("sequence"), int)]
     first = min(sequences) if sequences else None
     total = 0.0
     for dosage in dosages:

@@ -67,9 +67,10 @@ def duration_days(duration: object) -> float | None:
         return None
     value = duration.get("value")
     per_unit = days_of(duration.get("code")) or days_of(duration.get("unit"))
-    if not isinstance(value, int | float) or isinstance(value, bool) or per_unit is None or value < 0:
+    if not isinstance(value, int | float) or isinstance(value, bool) or per_unit is None:
         return None
-    return float(value) * per_unit
+    days = float(value) * per_unit
+    return days if 0 <= days < 1e6 else None  # also refuses inf and NaN
 
 
 def add_days(start: date, days: float) -> date | None:
