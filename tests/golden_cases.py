@@ -201,15 +201,15 @@ docetaxel exposure.""",
                 PGP,
                 "info",
                 summary_contains=["clarithromycin", "docetaxel"],
-                detail_contains=["1 ML DOCEtaxel 20 MG/ML Injection", "matched by name only"],
+                detail_contains=["1 ML DOCEtaxel 20 MG/ML Injection", "matched by code rxnorm 1860480"],
                 suggestion_labels=[],
             )
         ],
         """# Docetaxel as a product code with display text
 
 The draft carries the product-level RxNorm code 1860480 "1 ML DOCEtaxel 20 MG/ML Injection" exactly as
-the Synthea data does. Product codes are not in the verified value sets, so docetaxel is recognised by
-name in the display text; the card says "matched by name only".""",
+the Synthea data does. The verified product map (rules/provenance/products.csv) records that pairing, so
+docetaxel is recognised by the product code itself.""",
     )
     doce_active = dict(doce, id="docetaxel-1", status="active", authoredOn="2026-11-02", intent="order")
     clari_draft = dict(clari, id="clarithromycin-draft", status="draft", authoredOn=NOW, intent="proposal")

@@ -501,6 +501,39 @@ L01FF12 is below the class L01FF (PD-1/PD-L1 inhibitors): a checkpoint inhibitor
 The verified brand map (rules/provenance/products.csv) names the ingredients: pembrolizumab and
 amiodarone. The card says they were matched by name.""",
     )
+    doxo_code_only = draft("doxo-draft", None, None)
+    doxo_code_only["medicationCodeableConcept"] = {"coding": [{"system": RX, "code": "1790099"}]}
+    case(
+        "product-code-without-display-verapamil-order-sign",
+        request(
+            "t-j",
+            "order-sign",
+            [doxo_code_only],
+            [med("verapamil-1", "active", VERAPAMIL, "Verapamil 80 mg", authored="2025-01-01")],
+        ),
+        [
+            card(
+                "pgp-inhibitor-with-pgp-substrate-chemotherapy",
+                "info",
+                detail_contains=["matched by code rxnorm 1790099"],
+            )
+        ],
+        """# A doxorubicin product ordered by its RxNorm product code alone (no display, no text)
+
+1790099 is '10 ML doxorubicin hydrochloride 2 MG/ML Injection' in the Synthea data; the verified product
+map names its ingredient, so the order is recognised by code.""",
+    )
+    calan = med(
+        "calan-1", "active", None, "Calan SR 240 mg extended-release tablet daily", authored="2024-05-01"
+    )
+    case(
+        "brand-calan-sr-opdivo-order-sign",
+        request(
+            "t-k", "order-sign", [draft("opdivo-draft", None, "Opdivo 240 mg IV every 2 weeks")], [calan]
+        ),
+        [card(MDR1, "info", summary_contains=["verapamil", "nivolumab"], suggestion_labels=[])],
+        """# Brand names only: Opdivo about to be signed while Calan SR (verapamil) is active""",
+    )
     cosi = draft("cosi-draft", None, "Cosibelimab-ipdl 1200 mg IV")
     case(
         "new-agent-cosibelimab-ppi-order-sign",

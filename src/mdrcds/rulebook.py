@@ -118,7 +118,10 @@ def _load(rules_dir: Path) -> tuple[Rulebook | None, list[str]]:
     meta = _validated(
         RulebookMeta, read_yaml(rules_dir / "rulebook.yaml"), rules_dir / "rulebook.yaml", problems
     )
-    products = _products(rules_dir / "provenance" / "products.csv", problems)
+    products_path = rules_dir / "provenance" / "products.csv"
+    products = _products(products_path, problems)
+    if products_path.exists():
+        digest.update(b"provenance/products.csv\0" + products_path.read_bytes())
     value_sets = [
         with_products(vs, products)
         for path in sorted((rules_dir / "valuesets").glob("*.yaml"))
