@@ -61,6 +61,8 @@ def test_card_fields_follow_cds_hooks(rulebook: Rulebook, engine: Engine) -> Non
         "label": "PubMed 16794637",
         "url": "https://pubmed.ncbi.nlm.nih.gov/16794637/",
         "type": "absolute",
+        "autolaunchable": False,
+        "autoLaunchable": False,
     } in card["links"]
 
 

@@ -29,11 +29,19 @@ def test_synthea_bundle_evaluates_without_cards(path: Path, rulebook: Rulebook, 
     assert evaluation.cards == []
 
 
-def test_product_codes_in_synthea_are_recognised_by_name(rulebook: Rulebook, engine: Engine) -> None:
+def test_product_codes_in_synthea_are_recognised_by_their_verified_code(
+    rulebook: Rulebook, engine: Engine
+) -> None:
     [ali] = [p for p in BUNDLES if p.name.startswith("Ali_Herman")]
     evaluation = evaluate(ali.read_bytes(), rulebook=rulebook, engine=engine, now=NOW)
     [docetaxel] = [f for f in evaluation.facts.facts if f.value_set == "pgp-substrate-chemotherapy"]
-    assert (docetaxel.member, docetaxel.matched_by, docetaxel.current) == ("docetaxel", "name", True)
+    # 1860480 '1 ML DOCEtaxel 20 MG/ML Injection' is in the verified product map (products.csv).
+    assert (docetaxel.member, docetaxel.matched_by, docetaxel.matched_code) == (
+        "docetaxel",
+        "code",
+        "rxnorm 1860480",
+    )
+    assert docetaxel.current
     [keira] = [p for p in BUNDLES if p.name.startswith("Keira_Huel")]
     amiodarone = evaluate(keira.read_bytes(), rulebook=rulebook, engine=engine, now=NOW).facts.facts
     assert [(f.member, f.status, f.current) for f in amiodarone] == [("amiodarone", "stopped", False)]

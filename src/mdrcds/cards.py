@@ -114,8 +114,17 @@ def build_card(
         {"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": rulebook.override_reasons[code]}
         for code in reasons
     ]
+    # The link's launch hint and the suggestion's isRecommended are optional in CDS Hooks 2.0, but strict
+    # client models require them: send them, with the spec's meaning (docs/decisions/0006). The 2.0.1
+    # specification spells the hint `autolaunchable`; HealthChain's model requires `autoLaunchable`.
     links = [
-        {"label": link.label, "url": link.url, "type": "absolute"}
+        {
+            "label": link.label,
+            "url": link.url,
+            "type": "absolute",
+            "autolaunchable": False,
+            "autoLaunchable": False,
+        }
         for citation in citations
         for link in citation.links()
     ]
@@ -202,6 +211,8 @@ def _suggestions(finding: Finding, card_id: str) -> list[dict[str, Any]]:
             {
                 "label": render(template.label, finding),
                 "uuid": str(uuid.uuid5(_CARD_NAMESPACE, f"{card_id}|suggestion|{index}")),
+                # Recommended only where the rule's action is to avoid the drug, not merely to consider it.
+                "isRecommended": finding.rule.card.action == "avoid",
                 "actions": [
                     {
                         "type": "delete",

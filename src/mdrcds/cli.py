@@ -13,10 +13,11 @@ from typing import TextIO
 
 import orjson
 
+from mdrcds import knowledge_export
 from mdrcds.engine import Engine
 from mdrcds.errors import ConfigurationError, InputError, MdrcdsError
-from mdrcds.fhir import HOOKS
-from mdrcds.rulebook import check_rulebook, default_rules_dir, load_rulebook
+from mdrcds.fhir import HOOKS, build_resource
+from mdrcds.rulebook import Rulebook, check_rulebook, default_rules_dir, load_rulebook
 from mdrcds.ruledocs import catalogue
 from mdrcds.service import Evaluation, evaluate
 from mdrcds.settings import Settings
@@ -49,7 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("paths", nargs="+", type=Path, help="JSON files, or directories of *.json files")
     run.add_argument("--hook", choices=HOOKS, help="hook for Bundles and resources (default patient-view)")
     run.add_argument("--now", type=_date, default=None, help="evaluation date, YYYY-MM-DD (default today)")
-    run.add_argument("--format", choices=("text", "json"), default="text")
+    run.add_argument(
+        "--format",
+        choices=("text", "json", "detectedissue"),
+        default="text",
+        help="text for people, json for the CDS Hooks response, detectedissue for a Bundle of DetectedIssues",
+    )
     run.add_argument("--fhir-version", choices=("R4", "R5"), default="R4")
     run.add_argument("--rules", type=Path, default=None, help="rules directory (default: built-in)")
     run.add_argument("--research", action="store_true", help="also show research-mode rules' cards")
@@ -104,6 +110,12 @@ def _parser() -> argparse.ArgumentParser:
     docs.add_argument("--rules", type=Path, default=None)
     docs.add_argument("--out", type=Path, default=Path("docs/rules"))
     docs.set_defaults(handler=_rules_docs)
+    fhir_export = rules_commands.add_parser(
+        "export", help="write the rulebook as FHIR PlanDefinitions, ValueSets, a Library and a Bundle"
+    )
+    fhir_export.add_argument("--rules", type=Path, default=None)
+    fhir_export.add_argument("--out", type=Path, default=Path("api/rulebook"))
+    fhir_export.set_defaults(handler=_rules_export)
     return parser
 
 
@@ -136,6 +148,14 @@ def _evaluate(args: argparse.Namespace) -> int:
             continue
         if args.format == "json":
             sys.stdout.write(orjson.dumps(evaluation.response()).decode() + "\n")
+        elif args.format == "detectedissue":
+            issues = evaluation.detected_issues(engine.rulebook, now)
+            bundle = {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": i} for i in issues],
+            }
+            sys.stdout.write(orjson.dumps(build_resource(bundle)).decode() + "\n")
         else:
             _print_text(evaluation, sys.stdout, colour)
     return 1 if failures else 0
@@ -346,6 +366,31 @@ def _rules_docs(args: argparse.Namespace) -> int:
         (args.out / name).write_text(text, encoding="utf-8")
     print(f"mdrcds rules docs: wrote {len(pages)} pages to {args.out}, removed {len(stale)}")
     return 0
+
+
+def _rules_export(args: argparse.Namespace) -> int:
+    files = rulebook_files(load_rulebook(args.rules))
+    args.out.mkdir(parents=True, exist_ok=True)
+    stale = [p for p in args.out.glob("*.json") if p.name not in files]
+    for path in stale:
+        path.unlink()
+    for name, text in files.items():
+        (args.out / name).write_text(text, encoding="utf-8")
+    print(f"mdrcds rules export: wrote {len(files)} FHIR files to {args.out}, removed {len(stale)}")
+    return 0
+
+
+def rulebook_files(rulebook: Rulebook) -> dict[str, str]:
+    """File name -> pretty JSON of every exported artifact and of the Bundle holding them all,
+    each built and validated with the FHIR models."""
+    resources = [build_resource(resource) for resource in knowledge_export.export(rulebook)]
+    files = {f"{r['resourceType']}-{r['id']}.json": _pretty(r) for r in resources}
+    files["Bundle-mdrcds-rulebook.json"] = _pretty(build_resource(knowledge_export.bundle(resources)))
+    return files
+
+
+def _pretty(resource: dict[str, object]) -> str:
+    return orjson.dumps(resource, option=orjson.OPT_INDENT_2).decode() + "\n"
 
 
 def _rules_list(args: argparse.Namespace) -> int:

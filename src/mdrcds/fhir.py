@@ -448,6 +448,26 @@ def validator(fhir_version: FhirVersion = "R4") -> Validator:
     return validate
 
 
+def build_resource(data: JsonObject, fhir_version: FhirVersion = "R4") -> JsonObject:
+    """Construct `data` as a fhir.resources model and return the JSON serialised from that model.
+
+    What mdrcds writes as FHIR (DetectedIssue, PlanDefinition, ValueSet, Library, Bundle) goes through
+    here, so every resource it hands out is one the FHIR models accept; FhirValidationError otherwise.
+    """
+    package = "fhir.resources.R4B" if fhir_version == "R4" else "fhir.resources"
+    resource_type = str(data.get("resourceType"))
+    model = _model_class(package, resource_type)
+    try:
+        instance = model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        raise FhirValidationError(
+            resource_type, data.get("id"), _json_path(error["loc"]), error["msg"]
+        ) from None
+    built: JsonObject = orjson.loads(instance.model_dump_json(exclude_none=True))
+    return built
+
+
 @lru_cache(maxsize=32)
 def _model_class(package: str, resource_type: str) -> type[pydantic.BaseModel]:
     module = importlib.import_module(package)

@@ -6,14 +6,16 @@ fhir (read) -> facts (classify, validate what can become a fact) -> engine (matc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from mdrcds.cards import Card, build_card
+from mdrcds.cards import Card, build_card, rule_of
+from mdrcds.detectedissue import detected_issue
 from mdrcds.engine import Engine
 from mdrcds.facts import FactSet, extract_facts
-from mdrcds.fhir import FhirInput, FhirVersion, read_bytes, read_input, validator
+from mdrcds.fhir import FhirInput, FhirVersion, build_resource, read_bytes, read_input, validator
 from mdrcds.findings import Finding, Focus, build_findings
 from mdrcds.rulebook import Rulebook
 
@@ -35,6 +37,40 @@ class Evaluation:
     def response(self) -> dict[str, Any]:
         """The CDS Hooks response object: {"cards": [...]}."""
         return {"cards": self.cards}
+
+    def detected_issues(self, rulebook: Rulebook, now: date) -> list[dict[str, Any]]:
+        """Each card as a FHIR R4 DetectedIssue, validated with the FHIR models."""
+        findings = {finding.rule.id: finding for finding in self.findings}
+        return [
+            build_resource(
+                detected_issue(
+                    card, findings[rule_of(card)], rulebook, patient_id=self.patient_id, identified=now
+                )
+            )
+            for card in self.cards
+        ]
+
+    def with_detected_issue_suggestions(self, rulebook: Rulebook, now: date) -> Evaluation:
+        """The evaluation with a 'record this finding' suggestion on each card that creates its
+        DetectedIssue (the HL7 PDDI CDS IG's way to persist a finding), never recommended."""
+        cards = []
+        for card, issue in zip(self.cards, self.detected_issues(rulebook, now), strict=True):
+            suggestion = {
+                "label": "Record this finding in the chart (DetectedIssue)",
+                "uuid": str(uuid.uuid5(uuid.UUID(card["uuid"]), "detected-issue")),
+                "isRecommended": False,
+                "actions": [
+                    {
+                        "type": "create",
+                        "description": "Create a DetectedIssue for this finding",
+                        "resource": issue,
+                    }
+                ],
+            }
+            card = {**card, "suggestions": [*card.get("suggestions", []), suggestion]}
+            card.setdefault("selectionBehavior", "at-most-one")
+            cards.append(card)
+        return replace(self, cards=cards)
 
 
 def evaluate(

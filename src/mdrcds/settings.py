@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     jwt_max_lifetime_seconds: int = Field(default=3600, gt=0)
     require_https_fhir_server: bool = False
     """Refuse `fhirServer` URLs that are not https (set this in production)."""
+    detected_issues: bool = False
+    """Add to each card a suggestion that creates its FHIR DetectedIssue (HL7 PDDI CDS IG)."""
     research_rules: bool = False
     """Return research-mode rules' cards too (e.g. the sequential P-gp substrate pattern); off in care."""
 

@@ -186,6 +186,8 @@ class Service:
                     now=self.today(),
                     include_research=self.settings.research_rules,
                 )
+                if self.settings.detected_issues:
+                    evaluation = evaluation.with_detected_issue_suggestions(self.rulebook, self.today())
             except FhirValidationError as exc:
                 status = 422
                 expression = exc.resource_type if exc.path in ("", "$") else f"{exc.resource_type}.{exc.path}"
