@@ -51,7 +51,7 @@ class Resource:
     from the raw bytes, and `json` decodes the whole resource only for those that can become facts.
     """
 
-    __slots__ = ("_json", "_raw", "full_url", "position", "resource_type")
+    __slots__ = ("_json", "_raw", "full_url", "position", "resource_type", "where")
 
     def __init__(
         self,
@@ -64,6 +64,7 @@ class Resource:
         self.resource_type = resource_type
         self.full_url = full_url
         self.position = 0  # index among the input's kept resources, for a name when there is no id
+        self.where = "resource"  # where the input held it (prefetch.conditions.entry[3]), for errors
         self._raw = raw
         self._json = json
 
@@ -72,7 +73,10 @@ class Resource:
         """The resource as a JSON object."""
         if self._json is None:
             assert self._raw is not None
-            self._json = orjson.loads(self._raw)
+            decoded = _loads(self._raw, self.where)
+            if not isinstance(decoded, dict):
+                raise InputFormatError(f"{self.where}: a resource must be a JSON object")
+            self._json = decoded
             self._raw = None
         return self._json
 
@@ -80,7 +84,10 @@ class Resource:
         """The resource's `code` element, read without decoding the rest of the resource."""
         if self._json is not None or self._raw is None:
             return self.json.get("code")
-        return _CODE_DECODER.decode(self._raw).code
+        try:
+            return _CODE_DECODER.decode(self._raw).code
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError) as exc:
+            raise InputFormatError(f"{self.where}: not valid JSON ({_reason(exc)})") from None
 
     def may_match(self, pattern: re.Pattern[bytes]) -> bool:
         """False only when the raw JSON has no match for the pattern (True once decoded)."""
@@ -98,6 +105,23 @@ class Resource:
         if isinstance(resource_id, str) and resource_id:
             return f"{self.resource_type}/{resource_id}"
         return self.full_url or f"{self.resource_type}/#{self.position}"
+
+
+def _loads(raw: bytes, where: str) -> Any:
+    """orjson.loads, with every way raw bytes can fail (bad UTF-8, nesting, numbers out of range)
+    reported as an InputFormatError naming where the bytes were."""
+    try:
+        return orjson.loads(raw)
+    except (orjson.JSONDecodeError, RecursionError, UnicodeDecodeError) as exc:
+        raise InputFormatError(f"{where}: not valid JSON ({_reason(exc)})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, UnicodeDecodeError):
+        return "invalid UTF-8"
+    return str(exc).splitlines()[0][:200]
 
 
 class _CodeOnly(msgspec.Struct):
@@ -200,8 +224,8 @@ def read_bytes(
         document = _DOCUMENT_DECODER.decode(raw)
     except msgspec.ValidationError as exc:
         raise InputFormatError(f"{source}: not a CDS Hooks request or FHIR resource ({exc})") from None
-    except msgspec.DecodeError as exc:
-        raise InputFormatError(f"{source}: not valid JSON ({exc})") from None
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
+        raise InputFormatError(f"{source}: not valid JSON ({_reason(exc)})") from None
     if document.hook is not None:
         fhir_input = _hook_request(document.hook, document.hookInstance, document.context, source)
         fhir_input.fhir_server = document.fhirServer
@@ -220,7 +244,7 @@ def read_bytes(
     if document.resourceType == "Bundle":
         _add_raw_entries(fhir_input, document, source, "$")
     else:
-        _add(fhir_input, orjson.loads(raw), source, "$")
+        _add(fhir_input, _loads(raw, source), source, "$")
     _mark_bundle_drafts(fhir_input)
     return fhir_input
 
@@ -345,6 +369,7 @@ def _hook_request(hook: object, hook_instance: object, context: object, source: 
 
 
 def _keep(fhir_input: FhirInput, resource: Resource, path: str) -> bool:
+    resource.where = f"{fhir_input.source}: {path}"
     if resource.resource_type == "OperationOutcome":
         fhir_input.operation_outcomes.append(path)
     elif resource.resource_type in FACT_RESOURCE_TYPES:
@@ -370,18 +395,22 @@ def _add_raw(fhir_input: FhirInput, raw: bytes, source: str, where: str) -> None
     """Add a raw resource (or a raw Bundle's entries) to the input."""
     resource_type = _sniff_type(raw)
     if resource_type is None:
-        parsed = orjson.loads(raw)
+        parsed = _loads(raw, f"{source}: {where}")
         if not isinstance(parsed, dict):
             raise InputFormatError(f"{source}: {where} must be a FHIR resource, a Bundle or null")
         _add(fhir_input, parsed, source, where)
     elif resource_type == "Bundle":
-        _add_raw_entries(fhir_input, _BUNDLE_DECODER.decode(raw), source, where)
+        try:
+            bundle = _BUNDLE_DECODER.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise InputFormatError(f"{source}: {where} is not a valid Bundle ({exc})") from None
+        _add_raw_entries(fhir_input, bundle, source, where)
     else:
         _keep(fhir_input, Resource(resource_type, raw=raw), where)
 
 
 def _add_raw_entries(fhir_input: FhirInput, bundle: Any, source: str, where: str) -> None:
-    if bundle.type not in _BUNDLE_TYPES:
+    if not isinstance(bundle.type, str) or bundle.type not in _BUNDLE_TYPES:
         raise InputFormatError(f"{source}: {where} is a Bundle of unsupported type {bundle.type!r}")
     for index, entry in enumerate(bundle.entry or []):
         raw = bytes(entry.resource)
@@ -390,7 +419,7 @@ def _add_raw_entries(fhir_input: FhirInput, bundle: Any, source: str, where: str
         resource_type = _sniff_type(raw)
         full_url = entry.fullUrl if isinstance(entry.fullUrl, str) else None
         if resource_type is None:
-            item = orjson.loads(raw)
+            item = _loads(raw, f"{source}: {where}.entry[{index}]")
             if not isinstance(item, dict) or not isinstance(item.get("resourceType"), str):
                 raise InputFormatError(f"{source}: {where}.entry[{index}].resource has no resourceType")
             _keep(
@@ -409,7 +438,7 @@ def _flatten(resource: JsonObject, source: str, where: str) -> Iterator[tuple[Js
     if resource_type != "Bundle":
         yield resource, None, where
         return
-    if resource.get("type") not in _BUNDLE_TYPES:
+    if not isinstance(resource.get("type"), str) or resource.get("type") not in _BUNDLE_TYPES:
         raise InputFormatError(f"{source}: {where} is a Bundle of unsupported type {resource.get('type')!r}")
     entries = resource.get("entry") or []
     if not isinstance(entries, list):
