@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from mdrcds.audit import AuditLog
 from mdrcds.records import FeedbackItem, InvocationRecord, IssuedCard
@@ -65,6 +71,117 @@ def test_a_spool_left_by_an_earlier_process_is_replayed_once(tmp_path: Path) -> 
     try:
         wait_for(lambda: audit.spool_depth == 0)
         assert [r.id for r in store.invocations()] == ["inv-1"]
+    finally:
+        audit.close()
+        store.dispose()
+
+
+def test_a_full_disk_holds_records_in_memory_reports_degraded_and_recovers(tmp_path: Path) -> None:
+    """The spool file is /dev/full: every write fails with ENOSPC, as on a full disk."""
+    database_dir = tmp_path / "db"  # does not exist yet: the database is down
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "audit.jsonl").symlink_to("/dev/full")
+    store = Store(f"sqlite:///{database_dir / 'audit.sqlite3'}")
+    audit = AuditLog(store, spool, retry_seconds=0.05)
+    try:
+        for number in range(20):
+            audit.record(record(number))
+        wait_for(lambda: audit.health()["heldInMemory"] == 20)
+        health = audit.health()
+        assert health["state"] == "degraded" and health["writerAlive"]
+        assert "No space left on device" in str(health["lastError"])
+        # The disk is freed (the spool becomes a real file) and the database returns: nothing lost.
+        (spool / "audit.jsonl").unlink()
+        database_dir.mkdir()
+        wait_for(lambda: audit.health()["heldInMemory"] == 0 and audit.spool_depth == 0)
+        assert audit.health()["state"] == "ok"
+        assert sorted(r.id for r in store.invocations()) == sorted(f"inv-{n}" for n in range(20))
+    finally:
+        audit.close()
+        store.dispose()
+
+
+def test_a_read_only_spool_holds_records_and_keeps_the_writer_alive(tmp_path: Path) -> None:
+    """A read-only file system (EROFS) under the spool: a tmpfs mounted read-only in a mount namespace
+    (as root), or a directory without write permission (other users)."""
+    script = tmp_path / "probe.py"
+    script.write_text(READ_ONLY_PROBE)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    database_dir = tmp_path / "db"
+    if os.geteuid() == 0:
+        inner = f'mount -t tmpfs -o ro,size=64k tmpfs "{spool}" && exec "{sys.executable}" "{script}" "{spool}" "{database_dir}"'
+        command = ["unshare", "--mount", "sh", "-c", inner]
+    else:
+        spool.chmod(0o555)
+        command = [sys.executable, str(script), str(spool), str(database_dir)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["state"] == "degraded" and result["writerAlive"] and result["heldInMemory"] == 5
+    assert any(word in str(result["lastError"]) for word in ("Read-only file system", "Permission denied"))
+    assert result["stored_after_recovery"] == 5, "held records reach the database when it returns"
+
+
+READ_ONLY_PROBE = """
+import json, sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+from mdrcds.audit import AuditLog
+from mdrcds.records import InvocationRecord
+from mdrcds.store import Store
+
+spool, database_dir = Path(sys.argv[1]), Path(sys.argv[2])
+store = Store(f"sqlite:///{database_dir / 'audit.sqlite3'}")  # the directory does not exist: down
+audit = AuditLog(store, spool, retry_seconds=0.05)
+for n in range(5):
+    audit.record(InvocationRecord(f"inv-{n}", datetime.now(UTC), "s", "patient-view", "h", None, 200, 1.0, "v"))
+deadline = time.monotonic() + 30
+while audit.health()["heldInMemory"] < 5 and time.monotonic() < deadline:
+    time.sleep(0.05)
+health = audit.health()
+database_dir.mkdir()  # the database returns
+while audit.health()["heldInMemory"] and time.monotonic() < deadline + 30:
+    time.sleep(0.05)
+audit.close()
+print(json.dumps({**health, "stored_after_recovery": len(store.invocations())}))
+"""
+
+
+def test_a_truncated_spool_line_is_quarantined_and_the_rest_replayed(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    cut = record(3).to_json()[:40]  # a write cut short by a crash
+    (spool / "audit.jsonl").write_bytes(
+        record(1).to_json() + b"\n" + cut + b"\n" + record(2).to_json() + b"\n"
+    )
+    store = Store(f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+    audit = AuditLog(store, spool, retry_seconds=0.05)
+    try:
+        wait_for(lambda: audit.spool_depth == 0)
+        assert sorted(r.id for r in store.invocations()) == ["inv-1", "inv-2"]
+        assert audit.health()["quarantined"] == 1
+        assert (spool / "audit.quarantine.jsonl").read_bytes() == cut + b"\n"
+    finally:
+        audit.close()
+        store.dispose()
+
+
+def test_the_queue_is_bounded_and_overflow_is_counted_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "audit.jsonl").symlink_to("/dev/full")  # nothing can be saved: records pile up
+    store = Store(f"sqlite:///{tmp_path / 'missing' / 'x.sqlite3'}")
+    audit = AuditLog(store, spool, retry_seconds=0.05, capacity=10)
+    try:
+        for number in range(25):
+            audit.record(record(number))
+        health = audit.health()
+        assert health["overflowed"] == 15 and health["state"] == "degraded"
+        assert any("audit queue full" in r.getMessage() for r in caplog.records)
     finally:
         audit.close()
         store.dispose()

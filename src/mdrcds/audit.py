@@ -5,15 +5,26 @@ the database is unreachable the writer appends each record as a JSON line to the
 keeps trying; once the database answers again the spool is replayed (idempotently: the store ignores
 records it already has) and then removed. Cards are therefore never delayed or withheld by the
 database. `close()` drains the queue, so an orderly shutdown loses nothing either.
+
+Faults never stop the writer:
+
+- a spool that cannot be written (disk full, read-only, any OSError) keeps the record in memory and
+  retries; `health()` reports the fault (the service's /healthz says "degraded");
+- a spool line that cannot be read back (a write cut short by a crash) is moved to
+  `audit.quarantine.jsonl` and counted; the other lines are replayed;
+- the queue is bounded: past `capacity` records waiting (in the queue or held in memory), a new record
+  is refused, counted and logged as an overflow, never silently dropped.
 """
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,23 +42,67 @@ log = logging.getLogger("mdrcds.audit")
 class AuditLog:
     """Durable, non-blocking audit: `record()` never raises and never waits for the database."""
 
-    def __init__(self, store: Store, spool_dir: Path, retry_seconds: float = 1.0) -> None:
+    def __init__(
+        self, store: Store, spool_dir: Path, retry_seconds: float = 1.0, capacity: int = 100_000
+    ) -> None:
         self.store = store
         self.spool_dir = spool_dir
-        spool_dir.mkdir(parents=True, exist_ok=True)
         self.spool_path = spool_dir / "audit.jsonl"
+        self.quarantine_path = spool_dir / "audit.quarantine.jsonl"
         self.retry_seconds = retry_seconds
+        self.capacity = capacity
         self.stored = 0
         self.spooled = 0
         self.replayed = 0
+        self.overflowed = 0
+        self.quarantined = 0
+        self.write_errors = 0
+        self.last_error: str | None = None
+        self._held: collections.deque[Record] = collections.deque()  # records the spool could not take
         self._queue: queue.Queue[Record | _Marker | None] = queue.Queue()
+        self._waiting = 0
+        self._lock = threading.Lock()
+        self._last_overflow_log = 0.0
         self._database_up = True
+        try:
+            spool_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._fault("cannot create the spool directory", exc)
         self._thread = threading.Thread(target=self._run, name="mdrcds-audit", daemon=True)
         self._thread.start()
 
     def record(self, item: Record) -> None:
-        """Queue a record for storage."""
+        """Queue a record for storage; never raises, never blocks. Past `capacity` records waiting,
+        the record is refused and the overflow counted and logged."""
+        with self._lock:
+            if self._waiting + len(self._held) >= self.capacity:
+                self.overflowed += 1
+                overflow = True
+            else:
+                self._waiting += 1
+                overflow = False
+        if overflow:
+            now = time.monotonic()
+            if now - self._last_overflow_log >= 10:
+                self._last_overflow_log = now
+                log.error("audit queue full: records refused", extra={"overflowed": self.overflowed})
+            return
         self._queue.put(item)
+
+    def health(self) -> dict[str, Any]:
+        """The writer's state for /healthz and /metrics: 'ok', or 'degraded' with the reason."""
+        held = len(self._held)
+        degraded = held > 0 or self.overflowed > 0 or not self._thread.is_alive()
+        return {
+            "state": "degraded" if degraded else "ok",
+            "waiting": self._waiting,
+            "heldInMemory": held,
+            "overflowed": self.overflowed,
+            "quarantined": self.quarantined,
+            "writeErrors": self.write_errors,
+            "lastError": self.last_error,
+            "writerAlive": self._thread.is_alive(),
+        }
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until every queued record is in the database or the spool."""
@@ -66,7 +121,7 @@ class AuditLog:
         try:
             with self.spool_path.open("rb") as handle:
                 return sum(1 for line in handle if line.strip())
-        except FileNotFoundError:
+        except OSError:
             return 0
 
     def _run(self) -> None:
@@ -74,25 +129,70 @@ class AuditLog:
             try:
                 item = self._queue.get(timeout=self.retry_seconds)
             except queue.Empty:
-                self._replay()
+                self._safely(self._retry)
                 continue
             if item is None:
-                self._replay()
+                self._safely(self._retry)
+                self._report_unsaved()
                 return
             if isinstance(item, _Marker):
                 item.done.set()
                 continue
-            self._write(item)
+            self._held.append(item)
+            with self._lock:
+                self._waiting -= 1
+            self._safely(self._retry)
 
-    def _write(self, item: Record) -> None:
+    def _report_unsaved(self) -> None:
+        """At shutdown, records neither stored nor spooled are written to the log (ids and codes only),
+        so that even then none is lost silently."""
+        for item in self._held:
+            log.error("audit record not saved at shutdown", extra={"record": item.to_json().decode()})
+        if self._held:
+            log.error("audit records not saved at shutdown", extra={"count": len(self._held)})
+
+    def _safely(self, step: Any) -> None:
+        # The writer thread must outlive every fault: an unexpected error is reported, and the held
+        # records stay held for the next try.
+        try:
+            step()
+        except Exception as exc:
+            self._fault("audit writer error", exc)
+
+    def _retry(self) -> None:
+        """Store or spool every held record, oldest first; stop at the first one that fails."""
+        if not self._held:
+            self._replay()
+            return
+        while self._held:
+            if not self._write(self._held[0]):
+                time.sleep(min(self.retry_seconds, 0.5))
+                return
+            self._held.popleft()
+        self.last_error = None
+
+    def _write(self, item: Record) -> bool:
+        """True when the record is in the database or in the spool."""
         if self._database_up or self._replay():
             try:
                 self._store(item)
                 self.stored += 1
-                return
+                return True
             except StoreUnavailable as exc:
                 self._went_down(exc)
-        self._spool(item)
+        try:
+            self._spool(item)
+        except OSError as exc:
+            self._fault("cannot write the audit spool", exc)
+            return False
+        return True
+
+    def _fault(self, what: str, exc: BaseException) -> None:
+        self.write_errors += 1
+        reason = f"{what}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__}"
+        if reason != self.last_error:
+            log.error("audit fault; records are held in memory and retried", extra={"reason": reason})
+        self.last_error = reason
 
     def _store(self, item: Record) -> None:
         if isinstance(item, InvocationRecord):
@@ -118,6 +218,7 @@ class AuditLog:
             if not self._database_up:
                 try:
                     self.store.ping()
+                    self.store.migrate()  # a database that came back empty needs its tables
                 except StoreUnavailable:
                     return False
                 self._database_up = True
@@ -127,18 +228,26 @@ class AuditLog:
             self.store.migrate()
             with self._locked_spool("r+b") as handle:
                 lines = [line for line in handle.read().splitlines() if line.strip()]
+                bad: list[bytes] = []
                 for line in lines:
-                    data = orjson.loads(line)
-                    if data["type"] == "invocation":
-                        self.store.write_invocation(InvocationRecord.from_dict(data))
+                    record = _parse(line)
+                    if record is None:
+                        bad.append(line)
+                    elif isinstance(record, InvocationRecord):
+                        self.store.write_invocation(record)
                     else:
-                        self.store.write_feedback([FeedbackItem.from_dict(data)])
+                        self.store.write_feedback([record])
+                if bad:
+                    self._quarantine(bad)
                 # Every line is stored (writes are idempotent, so a crash here only repeats work).
                 # Truncate, never unlink: another process may hold the file open to append.
                 handle.seek(0)
                 handle.truncate()
         except StoreUnavailable as exc:
             self._went_down(exc)
+            return False
+        except OSError as exc:
+            self._fault("cannot replay the audit spool", exc)
             return False
         self.replayed += len(lines)
         if not self._database_up:
@@ -147,6 +256,15 @@ class AuditLog:
             )
         self._database_up = True
         return True
+
+    def _quarantine(self, lines: list[bytes]) -> None:
+        """Keep unreadable spool lines for an operator (raises OSError, so the spool is kept too)."""
+        with self.quarantine_path.open("ab") as handle:
+            handle.write(b"".join(line + b"\n" for line in lines))
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.quarantined += len(lines)
+        log.error("unreadable audit spool lines quarantined", extra={"count": len(lines)})
 
     def _spool_has_records(self) -> bool:
         try:
@@ -163,6 +281,17 @@ class AuditLog:
                 yield handle
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _parse(line: bytes) -> Record | None:
+    """A spooled record, or None when the line is not one (cut short, or corrupted)."""
+    try:
+        data = orjson.loads(line)
+        if data["type"] == "invocation":
+            return InvocationRecord.from_dict(data)
+        return FeedbackItem.from_dict(data)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
 
 
 class _Marker:

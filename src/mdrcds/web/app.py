@@ -296,7 +296,7 @@ def build_service(settings: Settings, clock: Clock | None = None) -> Service:
         http=http,
         fetcher=FhirFetcher(http, settings.fhir_max_pages, settings.require_https_fhir_server),
         authenticator=authenticator,
-        metrics=Metrics(lambda: float(audit.spool_depth)),
+        metrics=Metrics(lambda: float(audit.spool_depth), audit.health),
         clock=clock or (lambda: datetime.now(UTC)),
     )
 
@@ -425,10 +425,12 @@ def _add_routes(app: FastAPI) -> None:
             database = "up"
         except StoreUnavailable:
             database = "down"
+        audit = service.audit.health()
         body = {
-            "status": "ok",
+            "status": audit["state"],
             "database": database,
             "spoolDepth": service.audit.spool_depth,
+            "audit": audit,
             "rulebook": service.rulebook.version,
         }
         return Response(orjson.dumps(body), media_type="application/json")

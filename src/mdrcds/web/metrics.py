@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -10,7 +11,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 class Metrics:
     """Requests, latency, cards by rule, prefetch fetches and the audit spool depth."""
 
-    def __init__(self, spool_depth: Callable[[], float]) -> None:
+    def __init__(
+        self, spool_depth: Callable[[], float], audit_health: Callable[[], dict[str, Any]] | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "mdrcds_requests",
@@ -41,6 +44,15 @@ class Metrics:
             "mdrcds_audit_spool_depth", "Audit records waiting for the database", registry=self.registry
         )
         spool.set_function(spool_depth)
+        if audit_health is not None:
+            for name, key, text in (
+                ("mdrcds_audit_held_in_memory", "heldInMemory", "Audit records neither stored nor spooled yet"),
+                ("mdrcds_audit_overflowed", "overflowed", "Audit records refused because the queue was full"),
+                ("mdrcds_audit_quarantined", "quarantined", "Unreadable spool lines moved to quarantine"),
+                ("mdrcds_audit_write_errors", "writeErrors", "Audit storage faults (spool or writer errors)"),
+            ):
+                gauge = Gauge(name, text, registry=self.registry)
+                gauge.set_function(lambda key=key: float(audit_health()[key]))
 
     def exposition(self) -> bytes:
         """The text exposition format."""
