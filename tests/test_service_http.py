@@ -99,6 +99,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, log_capture: Capture) -> Iter
                 JKU_ISSUER: TrustedIssuer(jku=f"{jku_base}/jwks.json"),
             },
             cors_origins=[ORIGIN],
+            allowed_hosts=["127.0.0.1"],
             max_body_bytes=2_000_000,
             spool_dir=directory / "spool",
         )

@@ -26,6 +26,7 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
     )
     monkeypatch.setenv("MDRCDS_CORS_ORIGINS", "https://a.example, https://b.example")
     monkeypatch.setenv("MDRCDS_MAX_BODY_BYTES", "1000")
+    monkeypatch.setenv("MDRCDS_PUBLIC_URL", "https://cds.example")
     settings = Settings()
     assert settings.auth == "required"
     assert settings.trusted_issuers == {"https://ehr.example": TrustedIssuer(jwks_file=tmp_path)}
@@ -37,6 +38,15 @@ def test_auth_required_without_issuers_is_a_configuration_error(monkeypatch: pyt
     monkeypatch.delenv("MDRCDS_TRUSTED_ISSUERS", raising=False)
     with pytest.raises(ValueError, match="MDRCDS_TRUSTED_ISSUERS"):
         Settings(auth="required")
+    issuers = {"https://ehr.example": TrustedIssuer(jwks_file=Path("a"))}
+    with pytest.raises(ValueError, match="MDRCDS_PUBLIC_URL"):
+        Settings(auth="required", trusted_issuers=issuers)
+    assert Settings(
+        auth="required", trusted_issuers=issuers, allowed_hosts="cds.example, 127.0.0.1"
+    ).allowed_hosts == [
+        "cds.example",
+        "127.0.0.1",
+    ]
     with pytest.raises(ValueError, match="exactly one"):
         TrustedIssuer(jwks_file=Path("a"), jku="https://x.example/jwks")
 
@@ -147,7 +157,7 @@ def test_the_authenticator_checks_replay_before_accepting(tmp_path: Path) -> Non
 
 def test_token_replay_is_caught_in_memory_while_the_database_is_down(tmp_path: Path) -> None:
     from mdrcds.store import Store
-    from mdrcds.web.app import TokenLedger
+    from mdrcds.web.authn import TokenLedger
 
     # A SQLite file in a directory that does not exist: every database call fails.
     store = Store(f"sqlite:///{tmp_path / 'missing' / 'db.sqlite3'}")

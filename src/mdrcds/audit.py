@@ -189,7 +189,9 @@ class AuditLog:
 
     def _fault(self, what: str, exc: BaseException) -> None:
         self.write_errors += 1
-        reason = f"{what}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__}"
+        reason = (
+            f"{what}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__}"
+        )
         if reason != self.last_error:
             log.error("audit fault; records are held in memory and retried", extra={"reason": reason})
         self.last_error = reason

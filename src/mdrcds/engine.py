@@ -24,7 +24,7 @@ from typing import Any
 
 import durable.engine as durable
 
-from mdrcds.errors import EngineCapacityError, EngineError
+from mdrcds.errors import EngineCapacityError, EngineError, EvaluationLimitError
 from mdrcds.facts import Fact
 from mdrcds.findings import Match
 from mdrcds.rulebook import Rulebook
@@ -116,8 +116,12 @@ class Engine:
             raise EngineCapacityError("the rules engine has abandoned too many sessions; restart the process")
         return f"s{number}"
 
-    def run(self, facts: Iterable[Fact]) -> list[Match]:
-        """Assert the facts, collect every match, retract the facts; matches in a deterministic order."""
+    def run(self, facts: Iterable[Fact], max_matches: int | None = None) -> list[Match]:
+        """Assert the facts, collect every match, retract the facts; matches in a deterministic order.
+
+        Past `max_matches` rule matches the evaluation stops with EvaluationLimitError (a join that
+        fans out over many facts); the facts asserted so far are retracted all the same.
+        """
         unique = {fact.id: fact for fact in facts if fact.kind in self._kinds}
         with self._lock:
             sid = self._sid
@@ -129,6 +133,10 @@ class Engine:
                     fields["sid"] = sid
                     if self._assert(fields):
                         asserted.append(fields)
+                    if max_matches is not None and len(self._results[sid]) > max_matches:
+                        raise EvaluationLimitError(
+                            f"over {max_matches} rule matches in one evaluation; evaluate less data at a time"
+                        )
                 matches = self._results[sid]
             finally:
                 self._results.pop(sid, None)

@@ -7,6 +7,7 @@ wrong and where (the file, rule, resource or field), so a caller can print it as
   x InputError               - the caller's input cannot be evaluated
     + InputFormatError       - not JSON, or JSON of a shape mdrcds does not accept (unknown hook, ...)
     + FhirValidationError    - a FHIR resource failed validation (names resourceType, id and the path)
+    + EvaluationLimitError   - the input is over a per-evaluation limit (resources, facts, matches)
   x RuleLoadError            - a rule, value set or citation file is invalid (names file, rule and field)
   x ConfigurationError       - the service settings (MDRCDS_* variables) are invalid
   x EngineError              - the rules engine failed during an evaluation (names the rule or fact)
@@ -41,6 +42,10 @@ class FhirValidationError(InputError):
         self.problem = problem
         where = f"{resource_type}/{resource_id}" if resource_id else f"{resource_type} (no id)"
         super().__init__(f"invalid FHIR resource {where} at {path}: {problem}")
+
+
+class EvaluationLimitError(InputError):
+    """The input is over a per-evaluation limit (resources read, facts made, rule matches)."""
 
 
 class RuleLoadError(MdrcdsError):

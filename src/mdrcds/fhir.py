@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -128,6 +128,12 @@ class _CodeOnly(msgspec.Struct):
     code: Any = None
 
 
+class _SubjectOnly(msgspec.Struct):
+    id: Any = None
+    subject: Any = None
+    patient: Any = None
+
+
 _RAW_NULL = msgspec.Raw(b"null")
 
 
@@ -157,6 +163,8 @@ class _RawDocument(msgspec.Struct):
 
 
 _CODE_DECODER = msgspec.json.Decoder(_CodeOnly)
+_SUBJECT_DECODER = msgspec.json.Decoder(_SubjectOnly)
+_PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 _BUNDLE_DECODER = msgspec.json.Decoder(_RawBundle)
 _DOCUMENT_DECODER = msgspec.json.Decoder(_RawDocument)
 _RESOURCE_TYPE = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]+)"')
@@ -316,6 +324,55 @@ def patient_of_raw(raw: bytes) -> str | None:
         if ref is not None and isinstance(ref.reference, str) and ref.reference.startswith("Patient/"):
             return ref.reference[len("Patient/") :]
     return None
+
+
+def keep_patient(fhir_input: FhirInput, patient_id: str) -> int:
+    """Drop the resources that belong to another patient than `patient_id` (the hook's
+    context.patientId): a Patient with another id, or a resource whose `subject`/`patient` reference
+    names another Patient. A reference that cannot be resolved (urn:uuid, a contained one) is kept.
+    Returns how many were dropped; never decodes more than those three elements of a resource."""
+    kept: list[Resource] = []
+    for resource in fhir_input.resources:
+        if resource.resource_type == "Medication" or _same_patient(resource, patient_id):
+            kept.append(resource)
+    dropped = len(fhir_input.resources) - len(kept)
+    fhir_input.resources = kept
+    return dropped
+
+
+def drop_unadvertised_prefetch(fhir_input: FhirInput, advertised: Mapping[str, str]) -> int:
+    """Drop the resources sent under prefetch keys the service never asked for; returns how many."""
+    kept = [r for r in fhir_input.resources if _prefetch_key(r.where) in (None, *advertised)]
+    dropped = len(fhir_input.resources) - len(kept)
+    fhir_input.resources = kept
+    fhir_input.prefetch_keys = [k for k in fhir_input.prefetch_keys if k in advertised]
+    return dropped
+
+
+def _prefetch_key(where: str) -> str | None:
+    marker = ": prefetch."
+    if marker not in where:
+        return None
+    return where.split(marker, 1)[1].split(".", 1)[0]
+
+
+def _same_patient(resource: Resource, patient_id: str) -> bool:
+    if resource._json is not None or resource._raw is None:
+        data = resource.json
+        found = _SubjectOnly(data.get("id"), data.get("subject"), data.get("patient"))
+    else:
+        try:
+            found = _SUBJECT_DECODER.decode(resource._raw)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError) as exc:
+            raise InputFormatError(f"{resource.where}: not valid JSON ({_reason(exc)})") from None
+    if resource.resource_type == "Patient":
+        return not isinstance(found.id, str) or found.id == patient_id
+    for reference in (found.subject, found.patient):
+        if isinstance(reference, dict) and isinstance(reference.get("reference"), str):
+            match = _PATIENT_REFERENCE.search(reference["reference"])
+            if match and match.group(1) != patient_id:
+                return False
+    return True
 
 
 def add_fetched(fhir_input: FhirInput, data: bytes, *, where: str) -> None:

@@ -9,6 +9,7 @@ never logged or stored.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,15 +59,42 @@ class Fetched:
 
 
 class FhirFetcher:
-    """Fetches prefetch keys from a client's FHIR server."""
+    """Fetches prefetch keys from a client's FHIR server, within a byte budget and a deadline per call."""
 
-    def __init__(self, http: httpx.Client, max_pages: int = 20, require_https: bool = False) -> None:
+    def __init__(
+        self,
+        http: httpx.Client,
+        max_pages: int = 20,
+        require_https: bool = False,
+        *,
+        max_bytes: int = 50 * 1024 * 1024,
+        deadline_seconds: float = 20.0,
+    ) -> None:
         self.http = http
         self.max_pages = max_pages
         self.require_https = require_https
+        self.max_bytes = max_bytes
+        self.deadline_seconds = deadline_seconds
 
-    def fetch(self, key: str, server: str, token: str | None, context: Mapping[str, Any]) -> Fetched:
-        """GET one key's query (and its next pages). A 404 on a read is no data, not an error."""
+    def budget(self) -> Budget:
+        """A fresh budget for one call (all its keys and pages together)."""
+        return Budget(self.max_bytes, time.monotonic() + self.deadline_seconds)
+
+    def fetch(
+        self,
+        key: str,
+        server: str,
+        token: str | None,
+        context: Mapping[str, Any],
+        budget: Budget | None = None,
+    ) -> Fetched:
+        """GET one key's query (and its next pages). A 404 on a read is no data, not an error.
+
+        Every way the server can fail (unreachable, an error status, an answer that is not a FHIR
+        resource, a malformed Bundle, too many bytes, too slow, a next link that leaves the server)
+        raises FhirServerError, which the service answers with 412.
+        """
+        budget = budget or self.budget()
         if self.require_https and urlsplit(server).scheme != "https":
             raise FhirServerError("fhirServer must be an https URL")
         url = urljoin(server.rstrip("/") + "/", render(PREFETCH_TEMPLATES[key], context))
@@ -76,35 +104,78 @@ class FhirFetcher:
         fetched = Fetched(key)
         origin = urlsplit(server)
         for _ in range(self.max_pages):
-            try:
-                response = self.http.get(url, headers=headers)
-            except httpx.HTTPError as exc:
-                raise FhirServerError(
-                    f"prefetch.{key}: FHIR server unreachable ({type(exc).__name__})"
-                ) from None
-            if response.status_code == 404 and "?" not in url:
+            status, content = self._get(key, url, headers, budget)
+            if status == 404 and "?" not in url:
                 return fetched
-            if response.status_code != 200:
-                raise FhirServerError(f"prefetch.{key}: FHIR server answered HTTP {response.status_code}")
-            fetched.pages.append(response.content)
-            next_url = _next_link(response.content)
+            if status != 200:
+                raise FhirServerError(f"prefetch.{key}: FHIR server answered HTTP {status}")
+            next_url = _check_page(key, content)
+            fetched.pages.append(content)
             if next_url is None:
                 return fetched
-            url = next_url
-            # Never send the token anywhere but the server the client named.
-            if urlsplit(url).netloc != origin.netloc:
+            url = urljoin(url, next_url)
+            # Never send the token anywhere but the server the client named, over the same scheme.
+            target = urlsplit(url)
+            if (target.scheme, target.netloc) != (origin.scheme, origin.netloc):
                 raise FhirServerError(f"prefetch.{key}: next link leaves the FHIR server")
         raise FhirServerError(f"prefetch.{key}: more than {self.max_pages} pages")
 
+    def _get(self, key: str, url: str, headers: dict[str, str], budget: Budget) -> tuple[int, bytes]:
+        chunks: list[bytes] = []
+        try:
+            timeout = httpx.Timeout(budget.seconds_left(key), connect=min(2.0, budget.seconds_left(key)))
+            with self.http.stream("GET", url, headers=headers, timeout=timeout) as response:
+                for chunk in response.iter_bytes():
+                    budget.spend(key, len(chunk))
+                    chunks.append(chunk)
+                return response.status_code, b"".join(chunks)
+        except httpx.HTTPError as exc:
+            if budget.expired():
+                raise FhirServerError(f"prefetch.{key}: FHIR server too slow (over the deadline)") from None
+            raise FhirServerError(f"prefetch.{key}: FHIR server unreachable ({type(exc).__name__})") from None
 
-def _next_link(page: bytes) -> str | None:
+
+@dataclass
+class Budget:
+    """Bytes and time left for one call's fallback fetches."""
+
+    bytes_left: int
+    deadline: float
+
+    def seconds_left(self, key: str) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise FhirServerError(f"prefetch.{key}: FHIR server too slow (over the deadline)")
+        return left
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def spend(self, key: str, size: int) -> None:
+        self.bytes_left -= size
+        if self.bytes_left < 0:
+            raise FhirServerError(f"prefetch.{key}: FHIR server answer too large")
+        self.seconds_left(key)
+
+
+def _check_page(key: str, page: bytes) -> str | None:
+    """The page's next link; raises FhirServerError when the page is not a FHIR resource or its
+    Bundle elements have the wrong shape."""
     try:
         document = orjson.loads(page)
-    except orjson.JSONDecodeError:
+    except (orjson.JSONDecodeError, RecursionError):
+        raise FhirServerError(f"prefetch.{key}: FHIR server answer is not JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
+        raise FhirServerError(f"prefetch.{key}: FHIR server answer is not a FHIR resource")
+    if document["resourceType"] != "Bundle":
         return None
-    if not isinstance(document, dict) or document.get("resourceType") != "Bundle":
-        return None
-    for link in document.get("link") or []:
-        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-            return str(link["url"])
+    links, entries = document.get("link", []), document.get("entry", [])
+    if not isinstance(links, list) or not isinstance(entries, list):
+        raise FhirServerError(f"prefetch.{key}: FHIR server answered a malformed Bundle")
+    for link in links:
+        if isinstance(link, dict) and link.get("relation") == "next":
+            url = link.get("url")
+            if not isinstance(url, str):
+                raise FhirServerError(f"prefetch.{key}: FHIR server answered a malformed next link")
+            return url
     return None

@@ -14,10 +14,20 @@ from typing import Any
 from mdrcds.cards import Card, build_card, rule_of
 from mdrcds.detectedissue import detected_issue
 from mdrcds.engine import Engine
+from mdrcds.errors import EvaluationLimitError
 from mdrcds.facts import FactSet, extract_facts
 from mdrcds.fhir import FhirInput, FhirVersion, build_resource, read_bytes, read_input, validator
 from mdrcds.findings import Finding, Focus, build_findings
 from mdrcds.rulebook import Rulebook
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-evaluation limits; over any of them an evaluation raises EvaluationLimitError."""
+
+    max_resources: int = 50_000
+    max_facts: int = 5_000
+    max_matches: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -112,12 +122,23 @@ def evaluate_input(
     now: date,
     fhir_version: FhirVersion = "R4",
     include_research: bool = False,
+    limits: Limits | None = None,
 ) -> Evaluation:
     """Evaluate input already read (`mdrcds.fhir.read_bytes` / `read_input`), e.g. after the web layer
     has added prefetch data it fetched itself. Same contract as `evaluate`."""
     source = fhir_input.source
+    limits = limits or Limits()
+    if len(fhir_input.resources) > limits.max_resources:
+        raise EvaluationLimitError(
+            f"{source}: {len(fhir_input.resources)} resources; this service evaluates at most "
+            f"{limits.max_resources} per call"
+        )
     fact_set = extract_facts(fhir_input, rulebook.terminology, now, validator(fhir_version))
-    matches = engine.run(fact_set.facts)
+    if len(fact_set.facts) > limits.max_facts:
+        raise EvaluationLimitError(
+            f"{source}: {len(fact_set.facts)} clinical facts; at most {limits.max_facts} per call"
+        )
+    matches = engine.run(fact_set.facts, max_matches=limits.max_matches)
     focus = Focus.for_hook(fhir_input.hook, fhir_input.selection_refs, fhir_input.draft_refs)
     findings = build_findings(
         matches, fact_set.by_id(), rulebook.rules, fhir_input.hook, focus, include_research

@@ -34,7 +34,17 @@ class Settings(BaseSettings):
     auth: Literal["required", "off"] = "required"
     trusted_issuers: Annotated[dict[str, TrustedIssuer], NoDecode] = Field(default_factory=dict)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Host names whose request URL may serve as the JWT audience when MDRCDS_PUBLIC_URL is not set."""
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_resources: int = Field(default=50_000, gt=0)
+    """Resources one call may hold (prefetch and fetched together); more is a 422."""
+    max_facts: int = Field(default=5_000, gt=0)
+    max_matches: int = Field(default=10_000, gt=0)
+    fhir_max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    """Bytes the FHIR-server fallback may read for one call, all pages together."""
+    fhir_deadline_seconds: float = Field(default=20.0, gt=0)
+    """Overall time the FHIR-server fallback may take for one call, all keys and pages together."""
     spool_dir: Path = Path("mdrcds-spool")
     """Where audit records wait while the database is unreachable."""
     rules_dir: Path | None = None
@@ -56,7 +66,7 @@ class Settings(BaseSettings):
             return json.loads(value) if value.strip() else {}
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
     def _origins_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -72,5 +82,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 "MDRCDS_AUTH=required needs MDRCDS_TRUSTED_ISSUERS (a JSON object issuer -> "
                 '{"jwks_file": PATH} or {"jku": URL}); for a local demo set MDRCDS_AUTH=off'
+            )
+        if self.auth == "required" and not (self.public_url or self.allowed_hosts):
+            raise ValueError(
+                "MDRCDS_AUTH=required needs MDRCDS_PUBLIC_URL (the URL clients call, which tokens must name "
+                "as their audience) or MDRCDS_ALLOWED_HOSTS (host names whose request URL may serve as it)"
             )
         return self

@@ -1,7 +1,8 @@
 """The CDS Hooks 2.0 service: discovery, the three hook services, feedback, health and metrics.
 
-`create_app()` builds the app from `Settings` (the environment by default). Everything the request
-path does is in this module's `Service`; the routes only adapt HTTP to it.
+`create_app()` builds the app from `Settings` (the environment by default). The request path is
+`Service.call`, which strings together the concern modules beside this one (authn, body, fallback,
+evaluation) and audits every response; the routes only adapt HTTP to it.
 """
 
 from __future__ import annotations
@@ -23,20 +24,24 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from mdrcds.audit import AuditLog
-from mdrcds.auth import Authenticator, AuthError, KeySets
+from mdrcds.auth import Authenticator, KeySets
 from mdrcds.cards import Card, rule_of
 from mdrcds.discovery import SERVICES, CdsService, discovery_document
 from mdrcds.engine import Engine
-from mdrcds.errors import FhirValidationError, InputFormatError
+from mdrcds.errors import EngineError, EvaluationLimitError, FhirValidationError, InputFormatError
 from mdrcds.feedback import parse_feedback
-from mdrcds.fhir import FhirInput, add_fetched, read_bytes
+from mdrcds.fhir import FhirInput, drop_unadvertised_prefetch, keep_patient, read_bytes
 from mdrcds.hookrequest import RequestError, check_request
 from mdrcds.prefetch import PREFETCH_TEMPLATES, FhirFetcher, FhirServerError
 from mdrcds.records import InvocationRecord, IssuedCard
 from mdrcds.rulebook import Rulebook, load_rulebook
-from mdrcds.service import evaluate_input
+from mdrcds.service import Evaluation, Limits, evaluate_input
 from mdrcds.settings import Settings
 from mdrcds.store import Store, StoreUnavailable
+from mdrcds.web.authn import Authentication, Rejected, TokenLedger
+from mdrcds.web.body import TooLarge, read_body
+from mdrcds.web.evaluation import EngineThread
+from mdrcds.web.fallback import fetch_missing, missing_keys
 from mdrcds.web.logs import configure_json_logging
 from mdrcds.web.metrics import Metrics
 from mdrcds.web.outcome import operation_outcome, unauthorized
@@ -52,202 +57,176 @@ class _Reject(Exception):
         self.response = response
 
 
-class TokenLedger:
-    """`jti` replay check: in the database (shared by all workers), in memory while it is down."""
+@dataclass
+class CallState:
+    """What one call has got to, for its audit record and log line whatever way it ends."""
 
-    PURGE_SECONDS = 60.0
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._local: dict[tuple[str, str], datetime] = {}
-        self._purged = datetime.now(UTC)
-
-    def claim(self, issuer: str, jti: str, expires_at: datetime) -> bool:
-        now = datetime.now(UTC)
-        # Expired entries go once a minute, not on every call: the map holds every live token.
-        if (now - self._purged).total_seconds() >= self.PURGE_SECONDS:
-            self._local = {k: v for k, v in self._local.items() if v >= now}
-            self._purged = now
-        if (issuer, jti) in self._local:
-            return False
-        self._local[(issuer, jti)] = expires_at
-        try:
-            return self.store.claim_token(issuer, jti, expires_at, now)
-        except StoreUnavailable:
-            log.error("database unavailable: token replay checked in this process only")
-            return True
+    fhir_input: FhirInput | None = None
+    missing: list[str] = field(default_factory=list)
+    fetched: list[str] = field(default_factory=list)
+    cards: list[Card] = field(default_factory=list)
+    patient: str | None = None
+    ignored: int = 0
 
 
 @dataclass
 class Service:
-    """What one process needs to answer calls."""
+    """What one process needs to answer calls; each concern has its own module (authn, body,
+    fallback, evaluation) and this class only strings them together."""
 
     settings: Settings
     rulebook: Rulebook
     engine: Engine
+    engine_thread: EngineThread
     store: Store
     audit: AuditLog
     http: httpx.Client
     fetcher: FhirFetcher
-    authenticator: Authenticator | None
+    authentication: Authentication
     metrics: Metrics
     clock: Clock
     started: float = field(default_factory=time.monotonic)
 
-    def audience(self, request: Request) -> str:
-        """The URL the client called, as the JWT `aud` must name it."""
-        if self.settings.public_url:
-            return self.settings.public_url.rstrip("/") + request.url.path
-        return str(request.url.replace(query=""))
-
     def authenticate(self, request: Request) -> None:
-        if self.authenticator is None:
-            log.warning(
-                "authentication is off (MDRCDS_AUTH=off): development only", extra={"path": request.url.path}
-            )
-            return
         try:
-            caller = self.authenticator.verify(request.headers.get("authorization"), self.audience(request))
-        except AuthError as exc:
-            log.warning("authentication failed", extra={"path": request.url.path, "reason": str(exc)})
+            request.state.issuer = self.authentication.check(request)
+        except Rejected:
             raise _Reject(unauthorized()) from None
-        request.state.issuer = caller.issuer
 
     async def body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise _Reject(operation_outcome(413, "too-long", f"request body over {limit} bytes"))
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _Reject(operation_outcome(413, "too-long", f"request body over {limit} bytes"))
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def missing_keys(self, fhir_input: FhirInput) -> list[str]:
-        """Prefetch keys not sent, or sent as an OperationOutcome (the client tried and failed)."""
-        return [
-            key
-            for key in PREFETCH_TEMPLATES
-            if key not in fhir_input.prefetch_keys or f"prefetch.{key}" in fhir_input.operation_outcomes
-        ]
-
-    def fetch_missing(self, fhir_input: FhirInput, missing: list[str]) -> None:
-        authorization = fhir_input.fhir_authorization or {}
-        token = authorization.get("access_token") if isinstance(authorization, dict) else None
-        for key in missing:
-            try:
-                fetched = self.fetcher.fetch(key, str(fhir_input.fhir_server), token, fhir_input.context)
-            except FhirServerError:
-                self.metrics.prefetch_fetches.labels(key, "error").inc()
-                raise
-            self.metrics.prefetch_fetches.labels(key, "ok").inc()
-            for page in fetched.pages:
-                add_fetched(fhir_input, page, where=f"prefetch.{key}")
+        try:
+            return await read_body(request, limit)
+        except TooLarge:
+            raise _Reject(operation_outcome(413, "too-long", f"request body over {limit} bytes")) from None
 
     async def call(self, service: CdsService, request: Request) -> Response:
+        """Answer one hook call. Every response, errors and an internal error included, is audited."""
         started = time.perf_counter()
+        state = CallState()
+        try:
+            response = await self._call(service, request, state)
+        except _Reject as reject:
+            response = reject.response
+        except Exception as exc:  # the last line of defence: an OperationOutcome, never a traceback
+            log.error("internal error", extra={"service": service.id, "error": type(exc).__name__})
+            response = operation_outcome(500, "exception", "internal error")
+        status = response.status_code
+        self.audit.record(self.invocation(service, state, status, started))
+        log.info(
+            "call",
+            extra={
+                "service": service.id,
+                "hookInstance": state.fhir_input.hook_instance if state.fhir_input else None,
+                "patient": state.patient,
+                "status": status,
+                "cards": len(state.cards),
+                "rules": sorted({rule_of(card) for card in state.cards}),
+                "fetched": state.fetched,
+                "ignored": state.ignored,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        return response
+
+    async def _call(self, service: CdsService, request: Request, state: CallState) -> Response:
         self.authenticate(request)
         body = await self.body(request)
         try:
-            fhir_input = read_bytes(body, source="request")
-            check_request(fhir_input, service.hook)
+            fhir_input = await self.engine_thread.run(lambda: self.read(body, service))
         except RequestError as exc:
             return operation_outcome(400, "invalid", str(exc), exc.field)
         except InputFormatError as exc:
             return operation_outcome(400, "invalid", str(exc))
-        missing = self.missing_keys(fhir_input)
-        fetched: list[str] = []
-        status = 200
-        try:
-            if missing:
-                if fhir_input.fhir_server is None:
-                    status = 412
-                    return operation_outcome(
-                        412,
-                        "processing",
-                        "prefetch keys missing and no fhirServer to fetch them from: " + ", ".join(missing),
-                        f"prefetch.{missing[0]}",
-                    )
-                try:
-                    await run_in_threadpool(self.fetch_missing, fhir_input, missing)
-                except FhirServerError as exc:
-                    status = 412
-                    return operation_outcome(412, "processing", str(exc))
-                fetched = list(missing)
+        state.fhir_input = fhir_input
+        patient = fhir_input.context.get("patientId")
+        state.patient = patient if isinstance(patient, str) else None
+        state.missing = missing_keys(fhir_input)
+        if state.missing:
+            if fhir_input.fhir_server is None:
+                return operation_outcome(
+                    412,
+                    "processing",
+                    "prefetch keys missing and no fhirServer to fetch them from: " + ", ".join(state.missing),
+                    f"prefetch.{state.missing[0]}",
+                )
             try:
-                evaluation = evaluate_input(
-                    fhir_input,
-                    rulebook=self.rulebook,
-                    engine=self.engine,
-                    now=self.today(),
-                    include_research=self.settings.research_rules,
+                await run_in_threadpool(
+                    fetch_missing, self.fetcher, self.metrics, service, fhir_input, state.missing
                 )
-                if self.settings.detected_issues:
-                    evaluation = evaluation.with_detected_issue_suggestions(self.rulebook, self.today())
-            except FhirValidationError as exc:
-                status = 422
-                expression = exc.resource_type if exc.path in ("", "$") else f"{exc.resource_type}.{exc.path}"
-                return operation_outcome(422, "invalid", str(exc), expression)
-            except InputFormatError as exc:
-                status = 400
-                return operation_outcome(400, "invalid", str(exc))
-            for card in evaluation.cards:
-                self.metrics.cards.labels(rule_of(card), card["indicator"]).inc()
-            response = Response(orjson.dumps(evaluation.response()), media_type="application/json")
-            self.audit.record(
-                self.invocation(service, fhir_input, status, started, evaluation.cards, missing, fetched)
-            )
-            log.info(
-                "call",
-                extra={
-                    "service": service.id,
-                    "hookInstance": fhir_input.hook_instance,
-                    "patient": evaluation.patient_id,
-                    "status": status,
-                    "cards": len(evaluation.cards),
-                    "rules": sorted({rule_of(card) for card in evaluation.cards}),
-                    "fetched": fetched,
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
-            return response
-        finally:
-            if status != 200:
-                self.audit.record(self.invocation(service, fhir_input, status, started, [], missing, fetched))
-                log.info(
-                    "call",
-                    extra={"service": service.id, "hookInstance": fhir_input.hook_instance, "status": status},
+            except (FhirServerError, InputFormatError) as exc:
+                return operation_outcome(412, "processing", f"FHIR server fallback: {exc}")
+            state.fetched = list(state.missing)
+        try:
+            evaluation = await self.engine_thread.run(lambda: self.evaluate(fhir_input, state))
+        except FhirValidationError as exc:
+            expression = exc.resource_type if exc.path in ("", "$") else f"{exc.resource_type}.{exc.path}"
+            return operation_outcome(422, "invalid", str(exc), expression)
+        except EvaluationLimitError as exc:
+            return operation_outcome(422, "too-costly", str(exc))
+        except InputFormatError as exc:
+            return operation_outcome(400, "invalid", str(exc))
+        except EngineError as exc:
+            # The message can name a fact (a drug): it goes neither to the log nor to the client.
+            log.error("rules engine error", extra={"service": service.id, "error": type(exc).__name__})
+            return operation_outcome(422, "processing", "the rules engine could not evaluate this input")
+        state.cards = evaluation.cards
+        for card in evaluation.cards:
+            self.metrics.cards.labels(rule_of(card), card["indicator"]).inc()
+        return Response(orjson.dumps(evaluation.response()), media_type="application/json")
+
+    def read(self, body: bytes, service: CdsService) -> FhirInput:
+        """Parse and check the request; drop what the service did not ask for (engine thread)."""
+        fhir_input = read_bytes(body, source="request")
+        check_request(fhir_input, service.hook)
+        drop_unadvertised_prefetch(fhir_input, PREFETCH_TEMPLATES)
+        return fhir_input
+
+    def evaluate(self, fhir_input: FhirInput, state: CallState) -> Evaluation:
+        """Keep only the context patient's data, then evaluate (engine thread)."""
+        patient = fhir_input.context.get("patientId")
+        if isinstance(patient, str):
+            state.ignored = keep_patient(fhir_input, patient)
+            if state.ignored:
+                log.warning(
+                    "resources of another patient ignored",
+                    extra={"count": state.ignored, "hookInstance": fhir_input.hook_instance},
                 )
+        evaluation = evaluate_input(
+            fhir_input,
+            rulebook=self.rulebook,
+            engine=self.engine,
+            now=self.today(),
+            include_research=self.settings.research_rules,
+            limits=Limits(self.settings.max_resources, self.settings.max_facts, self.settings.max_matches),
+        )
+        if self.settings.detected_issues:
+            evaluation = evaluation.with_detected_issue_suggestions(self.rulebook, self.today())
+        return evaluation
 
     def invocation(
-        self,
-        service: CdsService,
-        fhir_input: FhirInput,
-        status: int,
-        started: float,
-        cards: list[Card],
-        missing: list[str],
-        fetched: list[str],
+        self, service: CdsService, state: CallState, status: int, started: float
     ) -> InvocationRecord:
-        patient = fhir_input.context.get("patientId")
+        fhir_input = state.fhir_input
+        hook_instance = fhir_input.hook_instance if fhir_input else None
         return InvocationRecord(
             id=str(uuid.uuid4()),
             received_at=datetime.now(UTC),
             service=service.id,
             hook=service.hook,
-            hook_instance=str(fhir_input.hook_instance),
-            patient_id=patient if isinstance(patient, str) else None,
+            hook_instance=str(hook_instance) if isinstance(hook_instance, str) else "",
+            patient_id=state.patient,
             status_code=status,
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
             rulebook_version=self.rulebook.version,
-            cards=[IssuedCard(str(card["uuid"]), rule_of(card), str(card["indicator"])) for card in cards],
-            prefetch_used=[k for k in fhir_input.prefetch_keys if k not in missing],
-            prefetch_missing=[k for k in missing if k not in fetched],
-            prefetch_fetched=fetched,
+            cards=[
+                IssuedCard(str(card["uuid"]), rule_of(card), str(card["indicator"])) for card in state.cards
+            ],
+            prefetch_used=[
+                k for k in (fhir_input.prefetch_keys if fhir_input else []) if k not in state.missing
+            ],
+            prefetch_missing=[k for k in state.missing if k not in state.fetched],
+            prefetch_fetched=state.fetched,
         )
 
     async def feedback(self, service: CdsService, request: Request) -> Response:
@@ -255,8 +234,8 @@ class Service:
         body = await self.body(request)
         try:
             document = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            return operation_outcome(400, "invalid", f"request: not valid JSON ({exc})")
+        except (orjson.JSONDecodeError, RecursionError) as exc:
+            return operation_outcome(400, "invalid", f"request: not valid JSON ({str(exc)[:200]})")
         try:
             items = parse_feedback(document, service.id)
         except RequestError as exc:
@@ -285,24 +264,34 @@ def build_service(settings: Settings, clock: Clock | None = None) -> Service:
             settings.jwt_leeway_seconds,
             settings.jwt_max_lifetime_seconds,
         )
-    engine = Engine(rulebook)
-    _warm_up(rulebook, engine)
+    engine_thread = EngineThread()
+    # The engine is built and warmed up on its own thread: durable-rules never sees a second thread.
+    engine = engine_thread.call(lambda: _warmed_up(rulebook))
     return Service(
         settings=settings,
         rulebook=rulebook,
         engine=engine,
+        engine_thread=engine_thread,
         store=store,
         audit=audit,
         http=http,
-        fetcher=FhirFetcher(http, settings.fhir_max_pages, settings.require_https_fhir_server),
-        authenticator=authenticator,
+        fetcher=FhirFetcher(
+            http,
+            settings.fhir_max_pages,
+            settings.require_https_fhir_server,
+            max_bytes=settings.fhir_max_bytes,
+            deadline_seconds=settings.fhir_deadline_seconds,
+        ),
+        authentication=Authentication(settings, authenticator),
         metrics=Metrics(lambda: float(audit.spool_depth), audit.health),
         clock=clock or (lambda: datetime.now(UTC)),
     )
 
 
-def _warm_up(rulebook: Rulebook, engine: Engine) -> None:
-    """One throwaway evaluation, so the first real call does not pay for imports and model builds."""
+def _warmed_up(rulebook: Rulebook) -> Engine:
+    """The engine, after one throwaway evaluation, so the first real call does not pay for imports
+    and model builds."""
+    engine = Engine(rulebook)
     order = {
         "resourceType": "MedicationRequest",
         "id": "warm-up",
@@ -313,6 +302,7 @@ def _warm_up(rulebook: Rulebook, engine: Engine) -> None:
     }
     document = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}
     evaluate_input(read_bytes(orjson.dumps(document)), rulebook=rulebook, engine=engine, now=date(2026, 1, 1))
+    return engine
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -338,6 +328,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         try:
             yield
         finally:
+            service.engine_thread.close()
             service.audit.close()
             service.http.close()
             service.store.dispose()

@@ -46,14 +46,25 @@ class Metrics:
         spool.set_function(spool_depth)
         if audit_health is not None:
             for name, key, text in (
-                ("mdrcds_audit_held_in_memory", "heldInMemory", "Audit records neither stored nor spooled yet"),
+                (
+                    "mdrcds_audit_held_in_memory",
+                    "heldInMemory",
+                    "Audit records neither stored nor spooled yet",
+                ),
                 ("mdrcds_audit_overflowed", "overflowed", "Audit records refused because the queue was full"),
                 ("mdrcds_audit_quarantined", "quarantined", "Unreadable spool lines moved to quarantine"),
                 ("mdrcds_audit_write_errors", "writeErrors", "Audit storage faults (spool or writer errors)"),
             ):
                 gauge = Gauge(name, text, registry=self.registry)
-                gauge.set_function(lambda key=key: float(audit_health()[key]))
+                gauge.set_function(_reader(audit_health, key))
 
     def exposition(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)
+
+
+def _reader(health: Callable[[], dict[str, Any]], key: str) -> Callable[[], float]:
+    def read() -> float:
+        return float(health()[key])
+
+    return read

@@ -1,0 +1,34 @@
+"""Evaluation off the event loop: one engine thread per process.
+
+durable-rules must never be called from two threads, and an evaluation of a large request takes
+long enough to stall every other call if it runs on the event loop. So reading the request, the facts,
+the engine and the cards all run on a single dedicated thread; the event loop only awaits it, and
+/healthz and other calls keep being answered meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class EngineThread:
+    """A single worker thread for everything that touches the rules engine."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mdrcds-engine")
+
+    def call(self, work: Callable[[], T]) -> T:
+        """Run `work` on the engine thread and wait (for start-up work outside the event loop)."""
+        return self._executor.submit(work).result()
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """Run `work` on the engine thread without blocking the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
