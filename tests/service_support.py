@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -120,6 +121,7 @@ def token(
     issued = int(now if now is not None else time.time())
     payload = {
         "iss": issuer,
+        "sub": "ehr-client-1",
         "aud": audience,
         "exp": issued + lifetime,
         "iat": issued,
@@ -189,9 +191,68 @@ class FakeFhirServer:
         return 200, bundle
 
 
+@dataclass(frozen=True)
+class Tls:
+    """A throwaway certificate authority and a server certificate for 127.0.0.1 (PEM files)."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+def make_tls(directory: Path) -> Tls:
+    """A CA and a 127.0.0.1 server certificate signed by it, valid for a day."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    def pem_key(key: Any) -> bytes:
+        pem: bytes = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return pem
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mdrcds test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    tls = Tls(directory / "ca.pem", directory / "server.pem", directory / "server-key.pem")
+    tls.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    tls.cert_file.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    tls.key_file.write_bytes(pem_key(server_key))
+    return tls
+
+
 @contextmanager
-def serve_fhir(server: FakeFhirServer) -> Iterator[str]:
-    """Serve a FakeFhirServer over HTTP on loopback; yields its base URL (…/fhir)."""
+def serve_fhir(server: FakeFhirServer, tls: Tls | None = None) -> Iterator[str]:
+    """Serve a FakeFhirServer on loopback (over https with `tls`); yields its base URL (…/fhir)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -208,7 +269,13 @@ def serve_fhir(server: FakeFhirServer) -> Iterator[str]:
             pass
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.base = f"http://127.0.0.1:{httpd.server_address[1]}/fhir"
+    scheme = "http"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        scheme = "https"
+    server.base = f"{scheme}://127.0.0.1:{httpd.server_address[1]}/fhir"
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:

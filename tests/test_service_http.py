@@ -28,6 +28,7 @@ from service_support import (
     jwks,
     live_service,
     make_keys,
+    make_tls,
     serve_fhir,
     token,
     wait_for,
@@ -51,6 +52,10 @@ class Live:
 
     def url(self, path: str) -> str:
         return self.base + path
+
+    def jku_http_variant(self) -> str:
+        """The allow-listed jku, downgraded to plain http."""
+        return self.jku_host.base.replace("https://", "http://") + "/jwks.json"
 
     def auth(self, path: str, key: str = "ES384", issuer: str = FILE_ISSUER, **kwargs: Any) -> dict[str, str]:
         return {"Authorization": "Bearer " + token(self.keys[key], issuer, self.url(path), **kwargs)}
@@ -89,7 +94,8 @@ def live(tmp_path_factory: pytest.TempPathFactory, log_capture: Capture) -> Iter
     jwks_file.write_text(json.dumps(jwks({k: v for k, v in keys.items()})))
     other = {"ES384": SigningKey("other-1", "ES384", make_keys()["ES384"].private)}
     jku_host = FakeFhirServer(documents={"jwks.json": jwks(other)})
-    with serve_fhir(jku_host) as jku_base:
+    tls = make_tls(directory)
+    with serve_fhir(jku_host, tls) as jku_base:
         database_url = f"sqlite:///{directory / 'mdrcds.sqlite3'}"
         settings = Settings(
             database_url=database_url,
@@ -100,6 +106,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, log_capture: Capture) -> Iter
             },
             cors_origins=[ORIGIN],
             allowed_hosts=["127.0.0.1"],
+            ca_bundle=tls.ca_file,
             max_body_bytes=2_000_000,
             spool_dir=directory / "spool",
         )
@@ -183,6 +190,12 @@ def unsigned(audience: str) -> str:
     return jwt.encode(claims, key="", algorithm="none", headers={"kid": "es384-1", "typ": "JWT"})
 
 
+def no_sub(key: SigningKey, audience: str) -> str:
+    now = int(time.time())
+    claims = {"iss": FILE_ISSUER, "aud": audience, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
+    return jwt.encode(claims, key.private, algorithm=key.alg, headers={"kid": key.kid, "typ": "JWT"})
+
+
 def hs256(audience: str) -> str:
     now = int(time.time())
     claims = {"iss": FILE_ISSUER, "aud": audience, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
@@ -209,6 +222,10 @@ def hs256(audience: str) -> str:
         "foreign-jku",
         "not-yet-valid",
         "too-long-lived",
+        "no-sub",
+        "empty-sub",
+        "http-jku-header",
+        "host-header-audience",
     ],
 )
 def test_bad_tokens_get_401_without_detail(live: Live, path: str, bad: str) -> None:
@@ -228,9 +245,19 @@ def test_bad_tokens_get_401_without_detail(live: Live, path: str, bad: str) -> N
         + token(live.keys["other"], JKU_ISSUER, url, headers={"jku": "https://evil.example/jwks.json"}),
         "not-yet-valid": "Bearer " + token(key, FILE_ISSUER, url, nbf=int(time.time()) + 600),
         "too-long-lived": "Bearer " + token(key, FILE_ISSUER, url, lifetime=86400),
+        "no-sub": "Bearer " + no_sub(key, url),
+        "empty-sub": "Bearer " + token(key, FILE_ISSUER, url, sub=""),
+        "http-jku-header": "Bearer "
+        + token(live.keys["other"], JKU_ISSUER, url, headers={"jku": live.jku_http_variant()}),
+        # A token minted for another deployment, sent with that deployment's name in the Host header:
+        # the service never takes its audience from a Host it does not list.
+        "host-header-audience": "Bearer "
+        + token(key, FILE_ISSUER, url.replace("127.0.0.1", "cds.evil.example")),
     }
     value = values[bad]
     headers = {"Authorization": value} if value else {}
+    if bad == "host-header-audience":
+        headers["Host"] = "cds.evil.example:" + url.split(":")[2].split("/")[0]
     method = "GET" if path == "/cds-services" else "POST"
     body = example(SELECT, "request") if path.endswith(SELECT) else {"feedback": []}
     response = httpx.request(method, url, json=body, headers=headers)

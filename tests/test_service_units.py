@@ -41,12 +41,10 @@ def test_auth_required_without_issuers_is_a_configuration_error(monkeypatch: pyt
     issuers = {"https://ehr.example": TrustedIssuer(jwks_file=Path("a"))}
     with pytest.raises(ValueError, match="MDRCDS_PUBLIC_URL"):
         Settings(auth="required", trusted_issuers=issuers)
-    assert Settings(
-        auth="required", trusted_issuers=issuers, allowed_hosts="cds.example, 127.0.0.1"
-    ).allowed_hosts == [
-        "cds.example",
-        "127.0.0.1",
-    ]
+    monkeypatch.setenv("MDRCDS_ALLOWED_HOSTS", "cds.example, 127.0.0.1")
+    assert Settings(auth="required", trusted_issuers=issuers).allowed_hosts == ["cds.example", "127.0.0.1"]
+    with pytest.raises(ValueError, match="https"):
+        TrustedIssuer(jku="http://ehr.example/jwks.json")
     with pytest.raises(ValueError, match="exactly one"):
         TrustedIssuer(jwks_file=Path("a"), jku="https://x.example/jwks")
 

@@ -62,7 +62,7 @@ class KeySets:
         if trusted.jwks_file is not None:
             keys = self._from_file(issuer, trusted)
         else:
-            if jku is not None and jku != trusted.jku:
+            if jku is not None and (jku != trusted.jku or not jku.lower().startswith("https://")):
                 raise AuthError(f"jku {jku!r} is not allow-listed for issuer {issuer!r}")
             keys = self._from_jku(issuer, str(trusted.jku), kid)
         if kid not in keys:
@@ -160,7 +160,7 @@ class Authenticator:
                 audience=audience,
                 issuer=issuer,
                 leeway=self.leeway,
-                options={"require": ["iss", "aud", "exp", "iat", "jti"]},
+                options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]},
             )
         except jwt.PyJWTError as exc:
             raise AuthError(f"token rejected: {type(exc).__name__}: {exc}") from None
@@ -172,6 +172,8 @@ class Authenticator:
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti:
             raise AuthError("jti must be a non-empty string")
+        if not isinstance(claims["sub"], str) or not claims["sub"]:
+            raise AuthError("sub must be a non-empty string (the client_id, CDS Hooks 2.0)")
         expires_at = datetime.fromtimestamp(claims["exp"] + self.leeway, UTC)
         if not self.claim_token(issuer, jti, expires_at):
             raise AuthError("jti already used (replay)")

@@ -297,23 +297,35 @@ def _settings() -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import logging
+    import logging.config
+
     import uvicorn
 
     from mdrcds.store import Store, StoreUnavailable
+    from mdrcds.web.logs import LOG_CONFIG
 
     settings = _settings()
+    logging.config.dictConfig(LOG_CONFIG)
+    log = logging.getLogger("mdrcds.serve")
     try:
         # Once, before the workers start, so they never race to create the schema.
         Store(settings.database_url).migrate()
     except StoreUnavailable as exc:
-        print(f"mdrcds: warning: {exc}; audit records will be spooled", file=sys.stderr)
-    print(
-        f"mdrcds: serving CDS Hooks on http://{args.host}:{args.port}/cds-services "
-        f"(auth {settings.auth}, database {settings.database_url.split('://')[0]})",
-        file=sys.stderr,
+        log.warning(
+            "database unavailable at start; audit records will be spooled", extra={"reason": str(exc)}
+        )
+    log.info(
+        "serving CDS Hooks",
+        extra={
+            "url": f"http://{args.host}:{args.port}/cds-services",
+            "auth": settings.auth,
+            "database": settings.database_url.split("://")[0],
+        },
     )
     uvicorn.run(
         "mdrcds.web.app:create_app",
+        log_config=LOG_CONFIG,
         factory=True,
         host=args.host,
         port=args.port,

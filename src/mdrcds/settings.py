@@ -20,6 +20,8 @@ class TrustedIssuer(BaseModel):
     def _exactly_one(self) -> TrustedIssuer:
         if (self.jwks_file is None) == (self.jku is None):
             raise ValueError("give exactly one of 'jwks_file' or 'jku'")
+        if self.jku is not None and not self.jku.lower().startswith("https://"):
+            raise ValueError("a 'jku' must be an https URL: keys fetched over plain http can be swapped")
         return self
 
 
@@ -52,6 +54,8 @@ class Settings(BaseSettings):
     fhir_max_pages: int = Field(default=20, gt=0)
     jwt_leeway_seconds: int = Field(default=60, ge=0)
     jwt_max_lifetime_seconds: int = Field(default=3600, gt=0)
+    ca_bundle: Path | None = None
+    """Extra CA certificates (PEM) for outgoing https (jku hosts, FHIR servers), e.g. a hospital CA."""
     require_https_fhir_server: bool = False
     """Refuse `fhirServer` URLs that are not https (set this in production)."""
     detected_issues: bool = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -42,6 +43,7 @@ from mdrcds.web.authn import Authentication, Rejected, TokenLedger
 from mdrcds.web.body import TooLarge, read_body
 from mdrcds.web.evaluation import EngineThread
 from mdrcds.web.fallback import fetch_missing, missing_keys
+from mdrcds.web.headers import SecurityHeaders
 from mdrcds.web.logs import configure_json_logging
 from mdrcds.web.metrics import Metrics
 from mdrcds.web.outcome import operation_outcome, unauthorized
@@ -252,8 +254,11 @@ def build_service(settings: Settings, clock: Clock | None = None) -> Service:
     """Load the rulebook, open the store and start the audit writer."""
     rulebook = load_rulebook(settings.rules_dir)
     store = Store(settings.database_url)
+    tls = ssl.create_default_context()
+    if settings.ca_bundle is not None:
+        tls.load_verify_locations(cafile=str(settings.ca_bundle))
     http = httpx.Client(
-        timeout=httpx.Timeout(settings.fhir_timeout_seconds, connect=2.0), follow_redirects=False
+        timeout=httpx.Timeout(settings.fhir_timeout_seconds, connect=2.0), follow_redirects=False, verify=tls
     )
     audit = AuditLog(store, settings.spool_dir)
     authenticator = None
@@ -350,6 +355,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             max_age=600,
         )
     _add_routes(app)
+    app.add_middleware(SecurityHeaders)
     return app
 
 
