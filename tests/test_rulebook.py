@@ -8,8 +8,10 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from mdrcds.errors import RuleLoadError
-from mdrcds.rulebook import check_rulebook, load_rulebook
+from mdrcds.engine import Engine
+from mdrcds.errors import EvaluationLimitError, RuleLoadError
+from mdrcds.facts import Fact
+from mdrcds.rulebook import Rulebook, check_rulebook, load_rulebook
 
 RULE = "mdr1-inhibitor-with-immunotherapy"
 
@@ -111,7 +113,59 @@ def test_pattern_limit_of_the_engine(rules_copy: Path) -> None:
     assert any("17 patterns; the engine allows at most 16" in p for p in check_rulebook(rules_copy))
 
 
-def test_preclinical_card_must_say_so(rules_copy: Path) -> None:
+def test_joins_that_can_fan_out_are_refused(rules_copy: Path) -> None:
+    def five(data: dict[str, object]) -> None:
+        data["when"] = {"all": {f"a{i}": {"kind": "medication", "class": "pgp-inhibitor"} for i in range(5)}}
+
+    edit_rule(rules_copy, five)
+    assert any("5 patterns joined; at most 3" in p for p in check_rulebook(rules_copy))
+
+
+def test_a_non_finite_threshold_is_refused(rules_copy: Path) -> None:
+    def infinite(data: dict[str, object]) -> None:
+        when = data["when"]
+        assert isinstance(when, dict)
+        when["all"]["inhibitor"]["prior_pgp_substrates"] = {">=": float("inf")}
+
+    edit_rule(rules_copy, infinite)
+    assert any("inf is not a finite number" in p for p in check_rulebook(rules_copy))
+
+
+def test_every_rule_stays_bounded_with_50_medications_per_pattern(rulebook: Rulebook, engine: Engine) -> None:
+    """A large record: 50 facts for every pattern of every rule. The engine finishes, within the limit."""
+    facts: list[Fact] = []
+    for rule in rulebook.rules:
+        for alias, pattern in rule.when.all.items():
+            classes = pattern["class"] if isinstance(pattern["class"], list) else [pattern["class"]]
+            kinds = pattern["kind"] if isinstance(pattern["kind"], list) else [pattern["kind"]]
+            for number in range(50):
+                constants = {
+                    k: (v[0] if isinstance(v, list) else v)
+                    for k, v in pattern.items()
+                    if k not in ("kind", "class") and not isinstance(v, dict)
+                }
+                numeric = {k: max(v.values()) + 1 for k, v in pattern.items() if isinstance(v, dict)}
+                facts.append(
+                    Fact(
+                        id=f"MedicationRequest/{rule.id}-{alias}-{number}#{classes[0]}:m",
+                        kind=str(kinds[0]),
+                        value_set=str(classes[0]),
+                        member="m",
+                        source=f"MedicationRequest/{rule.id}-{alias}-{number}",
+                        label="x",
+                        status=str(constants.pop("status", "active")),
+                        current=bool(constants.pop("current", True)),
+                        matched_by="code",
+                        draft=bool(constants.pop("draft", False)),
+                        attributes={**constants, **numeric},
+                    )
+                )
+    try:
+        matches = engine.run(facts, max_matches=100_000)
+    except EvaluationLimitError:
+        return
+    assert len(matches) <= 100_000
+
     def bland(data: dict[str, object]) -> None:
         card = data["card"]
         assert isinstance(card, dict)

@@ -15,7 +15,7 @@ import orjson
 
 from mdrcds import knowledge_export
 from mdrcds.engine import Engine
-from mdrcds.errors import ConfigurationError, InputError, MdrcdsError
+from mdrcds.errors import ConfigurationError, EngineError, InputError, MdrcdsError
 from mdrcds.fhir import HOOKS, build_resource
 from mdrcds.rulebook import Rulebook, check_rulebook, default_rules_dir, load_rulebook
 from mdrcds.ruledocs import catalogue
@@ -364,6 +364,12 @@ def _rules_check(args: argparse.Namespace) -> int:
         print(f"mdrcds rules check: {len(problems)} problem(s) in {rules_dir}", file=sys.stderr)
         return 1
     rulebook = load_rulebook(rules_dir)
+    try:
+        Engine(rulebook)  # the rules engine compiles the rulebook as the service will at start
+    except EngineError as exc:
+        print(f"{rules_dir}: {exc}", file=sys.stderr)
+        print(f"mdrcds rules check: the rules engine rejected {rules_dir}", file=sys.stderr)
+        return 1
     print(f"mdrcds rules check: {len(rulebook.rules)} rules OK ({rulebook.meta.name} {rulebook.version})")
     return 0
 

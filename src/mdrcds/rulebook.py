@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,10 @@ from mdrcds.ruleschema import Rule, RulebookMeta
 from mdrcds.terminology import SYSTEM_URIS, Code, Member, Terminology, ValueSet
 
 MAX_PATTERNS_PER_RULE = 16  # durable-rules MAX_MESSAGE_FRAMES
+MAX_JOINED_PATTERNS = 3
+"""Patterns one rule may join. The engine builds every combination of matching facts: with 50
+medications in a record a 3-pattern join has at most 125,000 candidates; 5 patterns had 3 million and
+hung the engine (120 s, 3 GB). A rule that needs more must be split or use a derived fact."""
 MAX_FIELDS_PER_PATTERN = 200  # well under durable-rules' 255 properties per fact
 OVERRIDE_REASON_SYSTEM = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
 TEMPLATE_ATTRIBUTES = (
@@ -285,6 +290,11 @@ def _lint_rule(
     aliases = set(rule.when.all)
     if len(aliases) > MAX_PATTERNS_PER_RULE:
         yield f"when.all: {len(aliases)} patterns; the engine allows at most {MAX_PATTERNS_PER_RULE}"
+    elif len(aliases) > MAX_JOINED_PATTERNS:
+        yield (
+            f"when.all: {len(aliases)} patterns joined; at most {MAX_JOINED_PATTERNS} (the join's fan-out "
+            "grows as facts^patterns: split the rule or aggregate with a derived fact)"
+        )
     for alias, pattern in rule.when.all.items():
         yield from _lint_pattern(f"when.all.{alias}", pattern, terminology)
     for index, predicate in enumerate(rule.when.where):
@@ -339,6 +349,9 @@ def _lint_pattern(where: str, pattern: dict[str, Any], terminology: Terminology)
                 yield f"{where}.{name}: {value!r} is not a valid value for this field"
         if isinstance(constraint, dict) and expected != (int, float):
             yield f"{where}.{name}: comparisons apply only to numeric fields"
+        for value in values:
+            if isinstance(value, float) and not math.isfinite(value):
+                yield f"{where}.{name}: {value!r} is not a finite number"
         if name == "kind":
             yield from (f"{where}.kind: unknown kind {v!r}" for v in values if v not in FACT_KINDS)
         if name == "class":

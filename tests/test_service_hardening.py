@@ -1,0 +1,120 @@
+"""The service under load and odd data, over real HTTP: the event loop stays free during a large
+evaluation, per-evaluation limits give 422, another patient's resources and unadvertised prefetch keys
+never make a card."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mdrcds.settings import Settings
+from service_support import live_service
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "fhir_samples"
+
+
+def sample(case: str) -> dict[str, Any]:
+    request: dict[str, Any] = json.loads((SAMPLES / case / "request.json").read_text())
+    return request
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    directory = tmp_path_factory.mktemp("hardening")
+    settings = Settings(
+        database_url=f"sqlite:///{directory / 'audit.sqlite3'}",
+        auth="off",
+        spool_dir=directory / "spool",
+        max_body_bytes=20_000_000,
+        max_resources=30_000,
+    )
+    with live_service(settings) as url:
+        yield url
+
+
+def large_request(orders: int) -> dict[str, Any]:
+    """A patient-view request with `orders` active verapamil orders (each a fact)."""
+    request = sample("mdr1-nivolumab-amiodarone-patient-view")
+    template = request["prefetch"]["medicationRequests"]["entry"][0]["resource"]
+    entries = []
+    for number in range(orders):
+        resource = copy.deepcopy(template)
+        resource["id"] = f"order-{number}"
+        entries.append({"resource": resource})
+    request["prefetch"]["medicationRequests"]["entry"] = entries
+    return request
+
+
+def test_healthz_answers_while_a_large_evaluation_runs(base: str) -> None:
+    """Ordering, not timing: /healthz returns before the large call does (the engine runs off the loop)."""
+    body = json.dumps(large_request(25_000)).encode()
+    finished = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def big_call() -> None:
+        outcome["response"] = httpx.post(
+            f"{base}/cds-services/mdrcds-patient-view", content=body, timeout=300
+        )
+        finished.set()
+
+    thread = threading.Thread(target=big_call)
+    thread.start()
+    with httpx.Client(base_url=base, timeout=60) as client:
+        answered_during = 0
+        while not finished.is_set():
+            response = client.get("/healthz")
+            assert response.status_code == 200
+            if not finished.is_set():
+                answered_during += 1
+            if answered_during >= 3:
+                break
+    assert answered_during >= 3, "healthz was not answered while the large evaluation ran"
+    thread.join(timeout=300)
+    assert outcome["response"].status_code in (200, 422)
+
+
+def test_too_many_resources_is_a_422(base: str) -> None:
+    response = httpx.post(f"{base}/cds-services/mdrcds-patient-view", json=large_request(31_000), timeout=300)
+    assert response.status_code == 422
+    assert "at most 30000" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_resources_of_another_patient_never_make_a_card(base: str) -> None:
+    request = sample("mdr1-nivolumab-amiodarone-patient-view")
+    assert httpx.post(f"{base}/cds-services/mdrcds-patient-view", json=request).json()["cards"]
+    for entry in request["prefetch"]["medicationRequests"]["entry"]:
+        entry["resource"]["subject"] = {"reference": "Patient/someone-else"}
+    response = httpx.post(f"{base}/cds-services/mdrcds-patient-view", json=request)
+    assert response.status_code == 200 and response.json()["cards"] == []
+    # A Patient resource for another patient is dropped too (it would otherwise name the record).
+    other = sample("mdr1-nivolumab-amiodarone-patient-view")
+    other["prefetch"]["patient"]["id"] = "someone-else"
+    assert httpx.post(f"{base}/cds-services/mdrcds-patient-view", json=other).status_code == 200
+
+
+def test_unadvertised_prefetch_keys_are_ignored(base: str) -> None:
+    request = sample("mdr1-nivolumab-amiodarone-patient-view")
+    moved = request["prefetch"].pop("medicationRequests")
+    request["prefetch"]["medicationRequests"] = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+    request["prefetch"]["somethingElse"] = moved
+    response = httpx.post(f"{base}/cds-services/mdrcds-patient-view", json=request)
+    assert response.status_code == 200 and response.json()["cards"] == []
+
+
+def test_security_headers_on_every_kind_of_response(base: str) -> None:
+    for response in (
+        httpx.get(f"{base}/cds-services"),
+        httpx.get(f"{base}/healthz"),
+        httpx.post(f"{base}/cds-services/nope", json={}),
+        httpx.post(f"{base}/cds-services/mdrcds-patient-view", content=b"not json"),
+    ):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["cache-control"] == "no-store"
