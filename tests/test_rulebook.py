@@ -166,6 +166,8 @@ def test_every_rule_stays_bounded_with_50_medications_per_pattern(rulebook: Rule
         return
     assert len(matches) <= 100_000
 
+
+def test_preclinical_card_must_say_so(rules_copy: Path) -> None:
     def bland(data: dict[str, object]) -> None:
         card = data["card"]
         assert isinstance(card, dict)

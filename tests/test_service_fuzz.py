@@ -8,7 +8,7 @@ import copy
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "api" / "examples").glob("*.request.json"))
 ALLOWED = {200, 400, 401, 404, 412, 413, 422}
 REPLACEMENTS: list[Any] = [None, 0, -1, 1.5, True, False, "x", "", [], {}, 10**40, "\u0000"]
-BYTE_CASES = {
+BYTE_CASES: dict[str, Callable[[bytes], bytes]] = {
     "invalid UTF-8 in a string": lambda raw: raw.replace(b'"Pembrolizumab', b'"Pembro\xff\xfelizumab', 1),
     "100,000-deep nesting": lambda raw: b"[" * 100_000 + b"]" * 100_000,
     "deep nesting inside a resource": lambda raw: raw.replace(

@@ -16,10 +16,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Annotated
 
 import httpx
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -47,6 +48,14 @@ from mdrcds.web.headers import SecurityHeaders
 from mdrcds.web.logs import configure_json_logging
 from mdrcds.web.metrics import Metrics
 from mdrcds.web.outcome import operation_outcome, unauthorized
+from mdrcds.web.schemas import (
+    CARDS_RESPONSE,
+    FEEDBACK_REQUEST,
+    FEEDBACK_RESPONSE,
+    HOOK_REQUEST,
+    request_body,
+    responses,
+)
 
 log = logging.getLogger("mdrcds.web")
 Clock = Callable[[], datetime]
@@ -374,6 +383,12 @@ def _guarded(handler: Callable[[], Awaitable[Response]]) -> Awaitable[Response]:
     return run()
 
 
+SERVICE_ID = Path(
+    description="A service id from discovery; any other id gets 404",
+    json_schema_extra={"enum": sorted(SERVICES)},
+)
+
+
 def _add_routes(app: FastAPI) -> None:
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -396,8 +411,15 @@ def _add_routes(app: FastAPI) -> None:
     def unknown(service_id: str) -> Response:
         return operation_outcome(404, "not-found", f"no CDS service {service_id!r}", "id")
 
-    @app.post("/cds-services/{service_id}", summary="Call a CDS service")
-    async def call(service_id: str, request: Request) -> Response:
+    @app.post(
+        "/cds-services/{service_id}",
+        summary="Call a CDS service",
+        openapi_extra=request_body(HOOK_REQUEST),
+        responses=responses(
+            CARDS_RESPONSE, "CDS Hooks cards", ("400", "401", "404", "412", "413", "422", "500")
+        ),
+    )
+    async def call(service_id: Annotated[str, SERVICE_ID], request: Request) -> Response:
         service = SERVICES.get(service_id)
         if service is None:
             return unknown(service_id)
@@ -407,8 +429,13 @@ def _add_routes(app: FastAPI) -> None:
     async def get_service(service_id: str) -> Response:
         return operation_outcome(404, "not-found", "CDS services are called with POST")
 
-    @app.post("/cds-services/{service_id}/feedback", summary="Feedback on cards")
-    async def feedback(service_id: str, request: Request) -> Response:
+    @app.post(
+        "/cds-services/{service_id}/feedback",
+        summary="Feedback on cards",
+        openapi_extra=request_body(FEEDBACK_REQUEST),
+        responses=responses(FEEDBACK_RESPONSE, "Items received", ("400", "401", "404", "413", "500")),
+    )
+    async def feedback(service_id: Annotated[str, SERVICE_ID], request: Request) -> Response:
         service = SERVICES.get(service_id)
         if service is None:
             return unknown(service_id)
