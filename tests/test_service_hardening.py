@@ -118,3 +118,57 @@ def test_security_headers_on_every_kind_of_response(base: str) -> None:
     ):
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["cache-control"] == "no-store"
+
+
+def test_mdrcds_serve_logs_only_json_lines(tmp_path: Path) -> None:
+    """`mdrcds serve` as operators run it: its own lines and uvicorn's are JSON, with no traceback."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "MDRCDS_AUTH": "off",
+        "MDRCDS_DATABASE_URL": f"sqlite:///{tmp_path / 'audit.sqlite3'}",
+        "MDRCDS_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mdrcds", "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/healthz")
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "mdrcds serve did not start"
+                time.sleep(0.1)
+        httpx.post(f"{base}/cds-services/mdrcds-patient-view", content=b"\xff not json")
+        httpx.post(
+            f"{base}/cds-services/mdrcds-patient-view", json=sample("mdr1-nivolumab-amiodarone-patient-view")
+        )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=60)
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    assert lines, "the server logged nothing"
+    for line in lines:
+        record = json.loads(line)  # every line is one JSON object
+        assert {"time", "level", "logger", "message"} <= set(record), line
+        assert "Traceback" not in line
+    assert any(json.loads(line)["message"] == "serving CDS Hooks" for line in lines)
+    # The call's log line names ids and counts, never the drugs it saw.
+    assert not any("amiodarone" in line.lower() or "nivolumab" in line.lower() for line in lines)
