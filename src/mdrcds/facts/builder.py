@@ -11,7 +11,13 @@ from datetime import date
 from mdrcds.errors import InputFormatError
 from mdrcds.facts import derived
 from mdrcds.facts.conditions import condition_state, in_other_context, treatment_induced
-from mdrcds.facts.dose import Strength, daily_dose, strength_from_ingredient, strength_from_name
+from mdrcds.facts.dose import (
+    Strength,
+    daily_dose,
+    needs_body_weight,
+    strength_from_ingredient,
+    strength_from_name,
+)
 from mdrcds.facts.exposure import Exposure, dosages, exposure_of
 from mdrcds.facts.fhirjson import (
     JsonObject,
@@ -274,8 +280,8 @@ class _Builder:
         strength: Strength | None,
         exposure: Exposure,
     ) -> dict[str, Scalar]:
-        needs_weight = "/kg" in str(instructions)
-        dose = daily_dose(instructions, strength, self.weight_kg if needs_weight else None)
+        weight = self.weight_kg if needs_body_weight(instructions) else None
+        dose = daily_dose(instructions, strength, weight)
         attributes: dict[str, Scalar] = {}
         if dose.mg is None:
             attributes["pred_eq_band"] = "not-computable"

@@ -189,6 +189,15 @@ def dose_mg(
     return DailyDose(None, f"dose unit {unit or 'missing'} not readable")
 
 
+def needs_body_weight(dosages: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether any dose is given per kilogram (so the patient's weight must be looked up)."""
+    for dosage in dosages:
+        quantity = _dose_quantity(dosage)
+        if quantity is not None and "/kg" in _unit(quantity).replace(" ", ""):
+            return True
+    return False
+
+
 def doses_per_day(dosage: Mapping[str, Any]) -> float | None:
     """How many doses a day the timing asks for; once a day when no timing is given; None if unknown."""
     timing = dosage.get("timing")
