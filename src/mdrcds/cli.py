@@ -376,26 +376,27 @@ def _rules_check(args: argparse.Namespace) -> int:
 
 def _rules_docs(args: argparse.Namespace) -> int:
     pages = catalogue(load_rulebook(args.rules))
-    args.out.mkdir(parents=True, exist_ok=True)
-    stale = [p for p in args.out.glob("*.md") if p.name not in pages]
-    for path in stale:
-        path.unlink()
-    for name, text in pages.items():
-        (args.out / name).write_text(text, encoding="utf-8")
-    print(f"mdrcds rules docs: wrote {len(pages)} pages to {args.out}, removed {len(stale)}")
+    stale = _write_generated(args.out, pages, "*.md")
+    print(f"mdrcds rules docs: wrote {len(pages)} pages to {args.out}, removed {stale}")
     return 0
 
 
 def _rules_export(args: argparse.Namespace) -> int:
     files = rulebook_files(load_rulebook(args.rules))
-    args.out.mkdir(parents=True, exist_ok=True)
-    stale = [p for p in args.out.glob("*.json") if p.name not in files]
+    stale = _write_generated(args.out, files, "*.json")
+    print(f"mdrcds rules export: wrote {len(files)} FHIR files to {args.out}, removed {stale}")
+    return 0
+
+
+def _write_generated(folder: Path, files: dict[str, str], pattern: str) -> int:
+    """Make `folder` hold exactly `files` (name -> text) among its `pattern` files; how many were removed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = [path for path in folder.glob(pattern) if path.name not in files]
     for path in stale:
         path.unlink()
     for name, text in files.items():
-        (args.out / name).write_text(text, encoding="utf-8")
-    print(f"mdrcds rules export: wrote {len(files)} FHIR files to {args.out}, removed {len(stale)}")
-    return 0
+        (folder / name).write_text(text, encoding="utf-8")
+    return len(stale)
 
 
 def rulebook_files(rulebook: Rulebook) -> dict[str, str]:
