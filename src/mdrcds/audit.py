@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import fcntl
+import itertools
 import logging
 import os
 import queue
@@ -36,6 +37,8 @@ from mdrcds.records import FeedbackItem, InvocationRecord
 from mdrcds.store import Store, StoreUnavailable
 
 Record = InvocationRecord | FeedbackItem
+BATCH = 500
+"""Records stored in one transaction (or appended with one fsync)."""
 log = logging.getLogger("mdrcds.audit")
 
 
@@ -131,17 +134,32 @@ class AuditLog:
             except queue.Empty:
                 self._safely(self._retry)
                 continue
-            if item is None:
-                self._safely(self._retry)
+            # Take what else is already queued, so that one transaction (or one spool fsync) stores a
+            # whole batch: one commit per record cannot keep up with a busy worker.
+            control: _Marker | None = None
+            stop = False
+            while True:
+                if item is None:
+                    stop = True
+                    break
+                if isinstance(item, _Marker):
+                    control = item
+                    break
+                self._held.append(item)
+                with self._lock:
+                    self._waiting -= 1
+                if len(self._held) >= BATCH:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            self._safely(self._retry)
+            if control is not None:
+                control.done.set()
+            if stop:
                 self._report_unsaved()
                 return
-            if isinstance(item, _Marker):
-                item.done.set()
-                continue
-            self._held.append(item)
-            with self._lock:
-                self._waiting -= 1
-            self._safely(self._retry)
 
     def _report_unsaved(self) -> None:
         """At shutdown, records neither stored nor spooled are written to the log (ids and codes only),
@@ -165,23 +183,25 @@ class AuditLog:
             self._replay()
             return
         while self._held:
-            if not self._write(self._held[0]):
+            batch = list(itertools.islice(self._held, BATCH))
+            if not self._write(batch):
                 time.sleep(min(self.retry_seconds, 0.5))
                 return
-            self._held.popleft()
+            for _ in batch:
+                self._held.popleft()
         self.last_error = None
 
-    def _write(self, item: Record) -> bool:
-        """True when the record is in the database or in the spool."""
+    def _write(self, batch: list[Record]) -> bool:
+        """True when the records are in the database or in the spool."""
         if self._database_up or self._replay():
             try:
-                self._store(item)
-                self.stored += 1
+                self._store(batch)
+                self.stored += len(batch)
                 return True
             except StoreUnavailable as exc:
                 self._went_down(exc)
         try:
-            self._spool(item)
+            self._spool(batch)
         except OSError as exc:
             self._fault("cannot write the audit spool", exc)
             return False
@@ -196,23 +216,25 @@ class AuditLog:
             log.error("audit fault; records are held in memory and retried", extra={"reason": reason})
         self.last_error = reason
 
-    def _store(self, item: Record) -> None:
-        if isinstance(item, InvocationRecord):
-            self.store.write_invocation(item)
-        else:
-            self.store.write_feedback([item])
+    def _store(self, batch: list[Record]) -> None:
+        invocations = [item for item in batch if isinstance(item, InvocationRecord)]
+        feedback = [item for item in batch if isinstance(item, FeedbackItem)]
+        if invocations:
+            self.store.write_invocations(invocations)
+        if feedback:
+            self.store.write_feedback(feedback)
 
     def _went_down(self, exc: StoreUnavailable) -> None:
         if self._database_up:
             log.error("database unavailable; spooling audit records", extra={"reason": str(exc)})
         self._database_up = False
 
-    def _spool(self, item: Record) -> None:
+    def _spool(self, batch: list[Record]) -> None:
         with self._locked_spool("ab") as handle:
-            handle.write(item.to_json() + b"\n")
+            handle.write(b"".join(item.to_json() + b"\n" for item in batch))
             handle.flush()
             os.fsync(handle.fileno())
-        self.spooled += 1
+        self.spooled += len(batch)
 
     def _replay(self) -> bool:
         """Move spooled records into the database; True when the database took them all."""
@@ -236,7 +258,7 @@ class AuditLog:
                     if record is None:
                         bad.append(line)
                     elif isinstance(record, InvocationRecord):
-                        self.store.write_invocation(record)
+                        self.store.write_invocations([record])
                     else:
                         self.store.write_feedback([record])
                 if bad:

@@ -146,22 +146,30 @@ class Store:
 
     def write_invocation(self, record: InvocationRecord) -> None:
         """Store an invocation and its cards; a record already stored is left as it is."""
-        invocation = {
-            "id": record.id,
-            "received_at": record.received_at,
-            "service": record.service,
-            "hook": record.hook,
-            "hook_instance": record.hook_instance,
-            "patient_id": record.patient_id,
-            "status_code": record.status_code,
-            "latency_ms": record.latency_ms,
-            "rulebook_version": record.rulebook_version,
-            "rule_ids": record.rule_ids,
-            "card_uuids": [card.uuid for card in record.cards],
-            "prefetch_used": record.prefetch_used,
-            "prefetch_missing": record.prefetch_missing,
-            "prefetch_fetched": record.prefetch_fetched,
-        }
+        self.write_invocations([record])
+
+    def write_invocations(self, records: Sequence[InvocationRecord]) -> None:
+        """Store invocations and their cards in one transaction; records already stored are left as
+        they are (so a replay stores nothing twice)."""
+        invocations = [
+            {
+                "id": record.id,
+                "received_at": record.received_at,
+                "service": record.service,
+                "hook": record.hook,
+                "hook_instance": record.hook_instance,
+                "patient_id": record.patient_id,
+                "status_code": record.status_code,
+                "latency_ms": record.latency_ms,
+                "rulebook_version": record.rulebook_version,
+                "rule_ids": record.rule_ids,
+                "card_uuids": [card.uuid for card in record.cards],
+                "prefetch_used": record.prefetch_used,
+                "prefetch_missing": record.prefetch_missing,
+                "prefetch_fetched": record.prefetch_fetched,
+            }
+            for record in records
+        ]
         cards = [
             {
                 "uuid": card.uuid,
@@ -170,11 +178,13 @@ class Store:
                 "indicator": card.indicator,
                 "issued_at": record.received_at,
             }
+            for record in records
             for card in record.cards
         ]
-        with self._failures("store the invocation"), Session(self.engine) as session:
-            self._insert_ignore(session, Invocation, [invocation])
-            self._insert_ignore(session, Card, cards)
+        with self._failures("store the invocations"), Session(self.engine) as session:
+            self._insert_ignore(session, Invocation, invocations)
+            if cards:
+                self._insert_ignore(session, Card, cards)
             session.commit()
 
     def write_feedback(self, items: Sequence[FeedbackItem]) -> int:
