@@ -112,3 +112,35 @@ def test_hostile_sequences_and_numbers() -> None:
     assert daily_dose([odd]).mg == 10.0
     flagged = {"sequence": True, "doseAndRate": "10 mg", "timing": ["BID"]}
     assert daily_dose([flagged]).mg is None
+
+
+@pytest.mark.parametrize(
+    ("text", "per_day"),
+    [
+        ("BID", 2.0),
+        ("b.i.d.", 2.0),
+        ("twice daily", 2.0),
+        ("Once a day", 1.0),
+        ("every 8 hours", 3.0),
+        ("q12h", 2.0),
+    ],
+)
+def test_timing_code_text(text: str, per_day: float) -> None:
+    dosage = {
+        "timing": {"code": {"text": text}},
+        "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "mg"}}],
+    }
+    assert daily_dose([dosage]).mg == per_day
+
+
+def test_timing_text_that_is_not_a_pattern_is_not_guessed() -> None:
+    dosage = {
+        "timing": {"code": {"text": "as directed"}},
+        "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "mg"}}],
+    }
+    assert daily_dose([dosage]).mg is None
+
+
+def test_r5_strength_quantity() -> None:
+    strength = strength_from_ingredient({"strengthQuantity": {"value": 5, "unit": "mg"}})
+    assert strength is not None and strength.mg == 5.0 and strength.per == "each"

@@ -109,3 +109,14 @@ def test_absurd_numbers_are_not_read() -> None:
     assert exposure_of(endless).end is None
     negative = request(dispenseRequest={"expectedSupplyDuration": days(-5)})
     assert exposure_of(negative).end is None
+
+
+def test_r5_administration_occurrence_period() -> None:
+    given = {
+        "resourceType": "MedicationAdministration",
+        "status": "completed",
+        "occurencePeriod": {"start": "2026-11-10T09:00:00Z", "end": "2026-11-10T10:00:00Z"},
+    }
+    exposure = exposure_of(given)
+    assert exposure.start == exposure.end == date(2026, 11, 10)
+    assert exposure.current(NOW, 84) and not exposure.current(NOW, 0)

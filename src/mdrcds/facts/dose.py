@@ -80,6 +80,23 @@ _TIMING_CODES = {
     "MO": 1 / 30,
 }
 _EVERY_N_HOURS = re.compile(r"^Q(\d{1,2})H$")
+# The same patterns as they are often written in a timing code's text.
+_TIMING_PHRASES = {
+    "once daily": 1.0,
+    "once a day": 1.0,
+    "daily": 1.0,
+    "every day": 1.0,
+    "twice daily": 2.0,
+    "twice a day": 2.0,
+    "three times daily": 3.0,
+    "three times a day": 3.0,
+    "four times daily": 4.0,
+    "four times a day": 4.0,
+    "every other day": 0.5,
+    "weekly": 1 / 7,
+    "once weekly": 1 / 7,
+}
+_EVERY_N_HOURS_TEXT = re.compile(r"^(?:every|q)\s*(\d{1,2})\s*(?:h|hr|hrs|hours?)$")
 _STRENGTH_IN_NAME = re.compile(r"(\d+(?:\.\d+)?)\s*(MG|G|MCG|UG)(\s*/\s*ML)?\b", re.IGNORECASE)
 
 
@@ -112,6 +129,10 @@ def strength_from_name(text: str) -> Strength | None:
 
 def strength_from_ingredient(ingredient: Mapping[str, Any]) -> Strength | None:
     """The strength of one Medication.ingredient (R4 `strength`, R5 `strengthRatio`)."""
+    quantity = ingredient.get("strengthQuantity")  # R5: an amount per unit of the product
+    if isinstance(quantity, dict):
+        mg = _mass_mg(quantity)
+        return Strength(mg, "each") if mg is not None else None
     ratio = ingredient.get("strength") or ingredient.get("strengthRatio")
     if not isinstance(ratio, dict):
         return None
@@ -241,7 +262,9 @@ def _code_per_day(code: object) -> float | None:
         hours = _EVERY_N_HOURS.match(value)
         if hours and int(hours.group(1)) > 0:
             return 24 / int(hours.group(1))
-    return None
+    # No coding we know: the text, when it is an abbreviation or a common phrase.
+    text = code.get("text")
+    return _text_per_day(text) if isinstance(text, str) else None
 
 
 def _is_per_day(dosage: Mapping[str, Any]) -> bool:
@@ -249,6 +272,19 @@ def _is_per_day(dosage: Mapping[str, Any]) -> bool:
     quantity = _dose_quantity(dosage)
     unit = _unit(quantity).replace(" ", "") if quantity else ""
     return unit.endswith(_PER_DAY_SUFFIXES)
+
+
+def _text_per_day(text: str) -> float | None:
+    """Doses a day from a timing code's text: an abbreviation (BID, Q8H) or a common phrase."""
+    cleaned = " ".join(text.strip().lower().replace(".", "").split())
+    if cleaned.upper() in _TIMING_CODES:
+        return _TIMING_CODES[cleaned.upper()]
+    if cleaned in _TIMING_PHRASES:
+        return _TIMING_PHRASES[cleaned]
+    hours = _EVERY_N_HOURS.match(cleaned.upper()) or _EVERY_N_HOURS_TEXT.match(cleaned)
+    if hours and int(hours.group(1)) > 0:
+        return 24 / int(hours.group(1))
+    return None
 
 
 def _dose_quantity(dosage: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -106,6 +106,13 @@ def exposure_of(resource: JsonObject) -> Exposure:
     void = status in VOID_STATUSES or resource.get("doNotPerform") is True
     start, end = period(resource, "effective")
     if resource.get("resourceType") == "MedicationAdministration":
+        # R5 renamed effective[x] to occurence[x] (sic), with a dateTime or a Period.
+        occurrence = resource.get("occurencePeriod") or resource.get("occurrencePeriod")
+        if isinstance(occurrence, dict):
+            start, end = (
+                start or parse_date(occurrence.get("start")),
+                end or parse_date(occurrence.get("end")),
+            )
         start = start or parse_date(resource.get("occurenceDateTime") or resource.get("occurrenceDateTime"))
         end = end or start  # one administration is one day's exposure
     for dosage in dosages(resource):
