@@ -330,6 +330,7 @@ PREFETCH_KEYS = {
     "MedicationRequest": "medicationRequests",
     "MedicationStatement": "medicationStatements",
     "MedicationAdministration": "medicationAdministrations",
+    "MedicationDispense": "medicationDispenses",
     "Condition": "conditions",
     "Observation": "observations",
     "Procedure": "procedures",

@@ -217,6 +217,49 @@ A completed cycle order is exposure; the PPI card's recommendation is no change,
     )
 
 
+def dispense(rid: str, coding: tuple[str, str], text: str, handed_over: str, days: int, **extra: Any) -> Json:
+    resource: Json = {
+        "resourceType": "MedicationDispense",
+        "id": rid,
+        "status": "completed",
+        "medicationCodeableConcept": {
+            "coding": [{"system": RX, "code": coding[0], "display": coding[1]}],
+            "text": text,
+        },
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "whenHandedOver": handed_over,
+        "daysSupply": {"value": days, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"},
+    }
+    resource.update(extra)
+    return resource
+
+
+def dispenses() -> None:
+    vera = dispense("vera-dispense", VERAPAMIL, "Verapamil 80 mg tablets, 90", "2026-11-03", 30)
+    case(
+        "exposure-verapamil-dispensed-with-digoxin-patient-view",
+        request("x-j", "patient-view", [], [vera, DIGOXIN]),
+        [card(NTI, "warning", summary_contains=["verapamil", "digoxin"])],
+        """# A pharmacy dispense of verapamil 20 days ago, 30 days' supply, with digoxin active
+
+A dispense is exposure from its hand-over for its days' supply: the patient has verapamil now.""",
+    )
+    case(
+        "exposure-dispense-supply-ran-out-no-card",
+        request("x-k", "patient-view", [], [dict(vera, whenHandedOver="2026-08-01"), DIGOXIN]),
+        [],
+        """# Verapamil dispensed in August with 30 days' supply: it ran out in September""",
+        negative_for=NTI,
+    )
+    case(
+        "exposure-dispense-declined-no-card",
+        request("x-l", "patient-view", [], [dict(vera, status="declined"), DIGOXIN]),
+        [],
+        """# A declined dispense is never exposure""",
+        negative_for=NTI,
+    )
+
+
 def prednisone_eq(rid: str, medication: Json, dosage: list[Json], **extra: Any) -> Json:
     resource = med(rid, "active", None, None, authored="2026-11-01", **extra)
     del resource["medicationCodeableConcept"]
@@ -950,4 +993,4 @@ to replace a cardioprotective drug.""",
     )
 
 
-ALL = (exposure, doses, terminology, conditions, genomics, card_actions)
+ALL = (exposure, dispenses, doses, terminology, conditions, genomics, card_actions)

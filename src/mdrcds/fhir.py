@@ -33,6 +33,7 @@ FACT_RESOURCE_TYPES = frozenset(
         "MedicationRequest",
         "MedicationStatement",
         "MedicationAdministration",
+        "MedicationDispense",
         "Medication",
         "Condition",
         "Observation",

@@ -37,6 +37,7 @@ _KIND_BY_TYPE = {
     "MedicationRequest": "medication",
     "MedicationStatement": "medication",
     "MedicationAdministration": "medication",
+    "MedicationDispense": "medication",
     "Condition": "condition",
     "Observation": "observation",
     "Procedure": "procedure",

@@ -8,6 +8,8 @@ drug, from its status, dates, course length and the class's look-back after the 
   `expectedSupplyDuration` x (1 + refills).
 - Finished records (completed, stopped, ended, unknown), administrations included, are exposure on
   the days given. Their last dose is the course end, else the start.
+- A dispense (completed or in progress) is exposure from its hand-over for its `daysSupply`, like an
+  ongoing order with that course; declined dispenses are void.
 - After the last dose, exposure counts on for the value set's `exposure_after_last_dose_days`
   (a member may set its own): a checkpoint inhibitor given every 2-6 weeks, amiodarone's half-life
   of weeks. `docs/clinical-safety.md` lists the look-backs and their reasons.
@@ -28,7 +30,7 @@ from mdrcds.facts.fhirjson import (
     period,
 )
 
-VOID_STATUSES = frozenset({"cancelled", "entered-in-error", "not-taken", "not-done", "revoked"})
+VOID_STATUSES = frozenset({"cancelled", "entered-in-error", "not-taken", "not-done", "revoked", "declined"})
 _ONGOING = frozenset({"active", "draft", "on-hold", "intended", "in-progress", "recorded"})
 _STATUS_MAP = {
     # MedicationAdministration and R5 MedicationStatement statuses, folded onto the request vocabulary.
@@ -101,9 +103,11 @@ def dosages(resource: JsonObject) -> list[JsonObject]:
 
 
 def exposure_of(resource: JsonObject) -> Exposure:
-    """The exposure a MedicationRequest, MedicationStatement or MedicationAdministration records."""
+    """The exposure a MedicationRequest, -Statement, -Administration or -Dispense records."""
     status = normalise_status(resource.get("status"))
     void = status in VOID_STATUSES or resource.get("doNotPerform") is True
+    if resource.get("resourceType") == "MedicationDispense":
+        return _dispense(resource, status, void)
     start, end = period(resource, "effective")
     if resource.get("resourceType") == "MedicationAdministration":
         # R5 renamed effective[x] to occurence[x] (sic), with a dateTime or a Period.
@@ -126,6 +130,15 @@ def exposure_of(resource: JsonObject) -> Exposure:
         days = _course_days(resource)
         end = add_days(start, days) if days is not None else None
     return Exposure(status=status, start=start, end=end, void=void, ongoing=status in _ONGOING)
+
+
+def _dispense(resource: JsonObject, status: str, void: bool) -> Exposure:
+    start = parse_date(resource.get("whenHandedOver")) or parse_date(resource.get("whenPrepared"))
+    days = duration_days(resource.get("daysSupply"))
+    end = add_days(start, days) if start is not None and days is not None else start
+    # Handed over (or being handed over): the patient has the drug for the days supplied.
+    handed = status in ("completed", "active", "unknown")
+    return Exposure(status=status, start=start, end=end, void=void, ongoing=handed and days is not None)
 
 
 def _repeat(dosage: JsonObject) -> JsonObject:
