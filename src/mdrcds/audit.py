@@ -39,6 +39,8 @@ from mdrcds.store import Store, StoreUnavailable
 Record = InvocationRecord | FeedbackItem
 BATCH = 500
 """Records stored in one transaction (or appended with one fsync)."""
+GATHER_SECONDS = 0.02
+"""How long the writer waits for more records to join a batch (the records wait in memory meanwhile)."""
 log = logging.getLogger("mdrcds.audit")
 
 
@@ -95,7 +97,9 @@ class AuditLog:
     def health(self) -> dict[str, Any]:
         """The writer's state for /healthz and /metrics: 'ok', or 'degraded' with the reason."""
         held = len(self._held)
-        degraded = held > 0 or self.overflowed > 0 or not self._thread.is_alive()
+        # Records wait in memory for a few milliseconds while a batch gathers: only a fault that keeps
+        # them there (or any overflow, or a dead writer) is degraded.
+        degraded = self.last_error is not None or self.overflowed > 0 or not self._thread.is_alive()
         return {
             "state": "degraded" if degraded else "ok",
             "waiting": self._waiting,
@@ -138,6 +142,7 @@ class AuditLog:
             # whole batch: one commit per record cannot keep up with a busy worker.
             control: _Marker | None = None
             stop = False
+            gather_until = time.monotonic() + GATHER_SECONDS
             while True:
                 if item is None:
                     stop = True
@@ -151,7 +156,8 @@ class AuditLog:
                 if len(self._held) >= BATCH:
                     break
                 try:
-                    item = self._queue.get_nowait()
+                    # Wait a moment for more: under load a batch per few milliseconds, not per record.
+                    item = self._queue.get(timeout=max(0.0, gather_until - time.monotonic()))
                 except queue.Empty:
                     break
             self._safely(self._retry)

@@ -24,6 +24,7 @@ from fastapi import FastAPI, Path, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mdrcds.audit import AuditLog
 from mdrcds.auth import Authenticator, KeySets
@@ -364,8 +365,38 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             max_age=600,
         )
     _add_routes(app)
+    app.add_middleware(Measured)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+class Measured:
+    """ASGI middleware: request count by route and status, and latency by route (plain ASGI, not
+    BaseHTTPMiddleware, which costs a task and a stream per call)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics = scope["app"].state.service.metrics
+            metrics.requests.labels(route, str(status)).inc()
+            metrics.latency.labels(route).observe(time.perf_counter() - started)
 
 
 def _service(request: Request) -> Service:
@@ -390,16 +421,6 @@ SERVICE_ID = Path(
 
 
 def _add_routes(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics = _service(request).metrics
-        metrics.requests.labels(route, str(response.status_code)).inc()
-        metrics.latency.labels(route).observe(time.perf_counter() - started)
-        return response
-
     @app.get("/cds-services", summary="CDS Hooks discovery")
     async def discovery(request: Request) -> Response:
         async def handle() -> Response:
