@@ -181,11 +181,12 @@ class Store:
             for record in records
             for card in record.cards
         ]
-        with self._failures("store the invocations"), Session(self.engine) as session:
-            self._insert_ignore(session, Invocation, invocations)
+        with self._failures("store the invocations"), self.engine.begin() as connection:
+            # One statement per table, executed for many rows: compiled once and cached, unlike a
+            # multi-row VALUES built anew for every batch.
+            connection.execute(self._insert_ignoring(Invocation), invocations)
             if cards:
-                self._insert_ignore(session, Card, cards)
-            session.commit()
+                connection.execute(self._insert_ignoring(Card), cards)
 
     def write_feedback(self, items: Sequence[FeedbackItem]) -> int:
         """Store feedback items; returns how many were new (a repeated item is stored once)."""
@@ -249,6 +250,16 @@ class Store:
     def dispose(self) -> None:
         """Close pooled connections (e.g. before the database is stopped in a test)."""
         self.engine.dispose()
+
+    def _insert_ignoring(self, model: type[SQLModel]) -> Any:
+        """An INSERT of `model` rows that leaves rows already present as they are (for executemany)."""
+        table = model.__table__  # type: ignore[attr-defined]
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        if dialect == "sqlite":
+            return sqlite.insert(table).on_conflict_do_nothing()
+        raise StoreUnavailable(f"unsupported database dialect {dialect!r}")  # pragma: no cover
 
     def _insert_ignore(self, session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> int:
         if not rows:
