@@ -5,7 +5,9 @@
 Starts `mdrcds serve` (one worker, auth off, a fresh SQLite file) as a separate process and calls it
 over loopback HTTP from 1 or 8 client processes. Each request is the golden MDR1 order-select case
 (one card) plus N generated resources in its prefetch (N = 10, 100, 1000), mostly unrelated to any
-rule, as a real record is. Prints p50/p99 latency and calls per second for each, then the server's RSS
+rule, as a real record is. Prints p50/p99 latency and calls per second for each, the floor
+(benchmarks/floor_app.py: a bare FastAPI app that only parses the body, served the same way) and
+mdrcds/floor, then the server's RSS
 after call 1,000 and after call 10,000 of a 100-resource run at 8 clients.
 """
 
@@ -104,7 +106,7 @@ def request_with(resources: int) -> dict[str, Any]:
     return request
 
 
-def client_run(base: str, body: bytes, calls: int) -> list[float]:
+def client_run(base: str, body: bytes, calls: int, expected_cards: int = 1) -> list[float]:
     """One client process: `calls` sequential calls; returns latencies in seconds."""
     latencies = []
     template = json.loads(body)
@@ -115,7 +117,7 @@ def client_run(base: str, body: bytes, calls: int) -> list[float]:
             started = time.perf_counter()
             response = client.post(SERVICE, content=data, headers={"Content-Type": "application/json"})
             latencies.append(time.perf_counter() - started)
-            if response.status_code != 200 or len(response.json()["cards"]) != 1:
+            if response.status_code != 200 or len(response.json()["cards"]) != expected_cards:
                 raise RuntimeError(f"unexpected answer {response.status_code}: {response.text[:200]}")
     return latencies
 
@@ -126,10 +128,10 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def load(
-    pool: ProcessPoolExecutor, base: str, body: bytes, calls: int, clients: int
+    pool: ProcessPoolExecutor, base: str, body: bytes, calls: int, clients: int, expected_cards: int = 1
 ) -> tuple[list[float], float]:
     started = time.perf_counter()
-    futures = [pool.submit(client_run, base, body, calls // clients) for _ in range(clients)]
+    futures = [pool.submit(client_run, base, body, calls // clients, expected_cards) for _ in range(clients)]
     latencies = [latency for future in futures for latency in future.result()]
     return latencies, time.perf_counter() - started
 
@@ -141,8 +143,9 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`mdrcds serve` with one worker on a free loopback port, once it answers."""
+def start_server(workdir: Path, floor: bool = False) -> tuple[subprocess.Popen[bytes], str]:
+    """`mdrcds serve` with one worker on a free loopback port, once it answers; with `floor`, the bare
+    FastAPI app of benchmarks/floor_app.py under uvicorn instead."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -154,6 +157,18 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
         "MDRCDS_SPOOL_DIR": str(workdir / "spool"),
     }
     command = [str(Path(sys.executable).parent / "mdrcds"), "serve", "--port", str(port)]
+    if floor:
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "floor_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parent)
     server = subprocess.Popen(
         command, env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -178,9 +193,25 @@ def main() -> None:
     print(
         f"python {platform.python_version()}, {os.cpu_count()} CPUs; server: mdrcds serve, 1 worker, SQLite"
     )
-    print(f"{'prefetch':>8} {'clients':>7} {'calls':>6} {'p50 ms':>7} {'p99 ms':>7} {'calls/s':>8}")
+    print(
+        f"{'prefetch':>8} {'clients':>7} {'calls':>6} {'p50 ms':>7} {'p99 ms':>7} {'calls/s':>8} "
+        f"{'floor/s':>8} {'mdrcds/floor':>12}"
+    )
     with tempfile.TemporaryDirectory(prefix="mdrcds-bench-") as scratch, ProcessPoolExecutor(8) as pool:
         workdir = Path(scratch)
+        rates: dict[tuple[int, int], float] = {}
+        floor, floor_base = start_server(workdir / "floor", floor=True)
+        try:
+            for resources in (10, 100, 1000):
+                body = json.dumps(request_with(resources)).encode()
+                client_run(floor_base, body, 20, expected_cards=0)
+                for clients in (1, 8):
+                    calls = args.calls if resources < 1000 else max(80, args.calls // 10)
+                    latencies, elapsed = load(pool, floor_base, body, calls, clients, expected_cards=0)
+                    rates[(resources, clients)] = len(latencies) / elapsed
+        finally:
+            floor.terminate()
+            floor.wait(timeout=30)
         server, base = start_server(workdir / "latency")
         try:
             for resources in (10, 100, 1000):
@@ -191,7 +222,11 @@ def main() -> None:
                     latencies, elapsed = load(pool, base, body, calls, clients)
                     p50, p99 = (percentile(latencies, q) * 1000 for q in (0.5, 0.99))
                     count, rate = len(latencies), len(latencies) / elapsed
-                    print(f"{resources:>8} {clients:>7} {count:>6} {p50:>7.1f} {p99:>7.1f} {rate:>8.0f}")
+                    floor_rate = rates[(resources, clients)]
+                    print(
+                        f"{resources:>8} {clients:>7} {count:>6} {p50:>7.1f} {p99:>7.1f} {rate:>8.0f} "
+                        f"{floor_rate:>8.0f} {rate / floor_rate:>12.2f}"
+                    )
         finally:
             server.terminate()
             server.wait(timeout=30)
