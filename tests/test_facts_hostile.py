@@ -4,15 +4,14 @@ raises anything else (the web layer turns InputError into a 4xx)."""
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 import pytest
 
 from conftest import SAMPLES
+from json_mutation import paths, replaced
 from mdrcds.engine import Engine
 from mdrcds.errors import InputError
 from mdrcds.rulebook import Rulebook
@@ -29,27 +28,6 @@ CASES = [
     "dose-administrations-nine-day-course",
 ]
 ODD_VALUES: list[Any] = [None, 1e308, -1, True, "x", [], {}, [{}], {"coding": 5}]
-
-
-def paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    """Every path into a JSON node (dict keys and list indexes)."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield (*path, key)
-            yield from paths(value, (*path, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield (*path, index)
-            yield from paths(value, (*path, index))
-
-
-def replaced(document: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
-    mutated = copy.deepcopy(document)
-    node: Any = mutated
-    for step in path[:-1]:
-        node = node[step]
-    node[path[-1]] = value
-    return mutated
 
 
 @pytest.mark.parametrize("case", CASES)

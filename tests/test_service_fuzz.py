@@ -4,7 +4,6 @@ call is audited. The same byte-level inputs through `mdrcds evaluate` give one e
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from json_mutation import DELETE, paths, replaced
 from mdrcds.settings import Settings
 from mdrcds.store import Store
 from service_support import live_service, wait_for
@@ -40,30 +40,11 @@ BYTE_CASES: dict[str, Callable[[bytes], bytes]] = {
 }
 
 
-def paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield (*path, key)
-            yield from paths(value, (*path, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield (*path, index)
-            yield from paths(value, (*path, index))
-
-
 def mutations(document: dict[str, Any]) -> Iterator[bytes]:
     """Each node deleted, and replaced by each odd value."""
     for path in paths(document):
-        for value in [*REPLACEMENTS, "<delete>"]:
-            mutated = copy.deepcopy(document)
-            node: Any = mutated
-            for step in path[:-1]:
-                node = node[step]
-            if value == "<delete>":
-                del node[path[-1]]
-            else:
-                node[path[-1]] = value
-            yield json.dumps(mutated).encode()
+        for value in [*REPLACEMENTS, DELETE]:
+            yield json.dumps(replaced(document, path, value)).encode()
 
 
 @pytest.fixture(scope="module")
