@@ -24,7 +24,6 @@ from fastapi import FastAPI, Path, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mdrcds.audit import AuditLog
 from mdrcds.auth import Authenticator, KeySets
@@ -47,7 +46,7 @@ from mdrcds.web.evaluation import EngineThread
 from mdrcds.web.fallback import fetch_missing, missing_keys
 from mdrcds.web.headers import SecurityHeaders
 from mdrcds.web.logs import configure_json_logging
-from mdrcds.web.metrics import Metrics
+from mdrcds.web.metrics import Measured, Metrics
 from mdrcds.web.outcome import operation_outcome, unauthorized
 from mdrcds.web.schemas import (
     CARDS_RESPONSE,
@@ -368,35 +367,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.add_middleware(Measured)
     app.add_middleware(SecurityHeaders)
     return app
-
-
-class Measured:
-    """ASGI middleware: request count by route and status, and latency by route (plain ASGI, not
-    BaseHTTPMiddleware, which costs a task and a stream per call)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, record_status)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            metrics = scope["app"].state.service.metrics
-            metrics.requests.labels(route, str(status)).inc()
-            metrics.latency.labels(route).observe(time.perf_counter() - started)
 
 
 def _service(request: Request) -> Service:
