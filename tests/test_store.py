@@ -52,7 +52,7 @@ def test_migrations_are_idempotent_and_match_the_models(empty_store: Store) -> N
     assert store.revision() is None
     store.migrate()
     store.migrate()
-    assert store.revision() == Store.head_revision() == "0001"
+    assert store.revision() == Store.head_revision() == "0002"
     with store.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
 

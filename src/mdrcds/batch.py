@@ -64,6 +64,7 @@ def evaluate_record(
             default_hook=hook,
             source=record.source,
             include_research=True,
+            include_silent=True,
         )
     except MdrcdsError as exc:
         outcome.error_kind = type(exc).__name__

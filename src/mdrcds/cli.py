@@ -58,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--fhir-version", choices=("R4", "R5"), default="R4")
     run.add_argument("--rules", type=Path, default=None, help="rules directory (default: built-in)")
-    run.add_argument("--research", action="store_true", help="also show research-mode rules' cards")
+    run.add_argument(
+        "--research", action="store_true", help="also show the cards of research-mode and silent rules"
+    )
     run.set_defaults(handler=_evaluate)
 
     rules = commands.add_parser("rules", help="work with the rulebook")
@@ -175,6 +177,7 @@ def _evaluate_file(path: Path, args: argparse.Namespace, engine: Engine, now: da
         fhir_version=args.fhir_version,
         source=str(path),
         include_research=args.research,
+        include_silent=args.research,
     )
     if args.hook and evaluation.hook != args.hook:
         raise InputError(f"{path}: is a {evaluation.hook!r} request; --hook {args.hook} does not apply to it")

@@ -77,14 +77,19 @@ def build_findings(
     """Group matches into findings for the rules that serve `hook`, most urgent first, then by rule id.
 
     Research-mode rules give findings only when `include_research` is set (researchers' tools do; the
-    service does only when its setting says so)."""
+    service does only when its setting says so). Retired rules give none; silent rules give findings
+    like active ones (the caller decides that they make no card)."""
     by_rule: dict[str, list[Mapping[str, Fact]]] = {}
     for match in matches:
         bound = {alias: facts[fact_id] for alias, fact_id in match.facts}
         by_rule.setdefault(match.rule_id, []).append(bound)
     findings = []
     for rule in rules:
-        if hook not in rule.hooks or (rule.mode == "research" and not include_research):
+        if (
+            hook not in rule.hooks
+            or rule.status == "retired"
+            or (rule.mode == "research" and not include_research)
+        ):
             continue
         kept = [
             bound

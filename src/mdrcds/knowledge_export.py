@@ -35,6 +35,14 @@ LIBRARY_TYPE = "http://terminology.hl7.org/CodeSystem/library-type"
 _STATUS = {"clinical": "active", "research": "draft"}
 
 
+def _publication_status(rule: Rule) -> str:
+    # PlanDefinition.status is publication status: a retired rule is retired; a silent rule (evaluated
+    # but never shown) is not yet in use for care, like a research rule.
+    if rule.status == "retired":
+        return "retired"
+    return "draft" if rule.status == "silent" else _STATUS[rule.mode]
+
+
 def plan_definition_url(rule_id: str) -> str:
     """The canonical URL of a rule's PlanDefinition."""
     return f"{BASE}:PlanDefinition:{rule_id}"
@@ -97,7 +105,7 @@ def plan_definition(rule: Rule, rulebook: Rulebook) -> JsonObject:
         "name": _computable(rule.id),
         "title": rule.title,
         "type": {"coding": [{"system": PLAN_DEFINITION_TYPE, "code": "eca-rule", "display": "ECA Rule"}]},
-        "status": _STATUS[rule.mode],
+        "status": _publication_status(rule),
         "date": rule.reviewed.isoformat(),
         "lastReviewDate": rule.reviewed.isoformat(),
         "publisher": rulebook.meta.source_label,
@@ -109,6 +117,7 @@ def plan_definition(rule: Rule, rulebook: Rulebook) -> JsonObject:
             {"url": f"{EXTENSION}/seriousness", "valueString": rule.seriousness},
             {"url": f"{EXTENSION}/recommended-action", "valueCode": card.action},
             {"url": f"{EXTENSION}/mode", "valueCode": rule.mode},
+            {"url": f"{EXTENSION}/lifecycle-status", "valueCode": rule.status},
         ],
         "library": [f"{BASE}:Library:rulebook"],
         "relatedArtifact": [_citation(key, rulebook.citations[key]) for key in rule.citations],

@@ -40,6 +40,8 @@ class InvocationRecord:
     prefetch_used: list[str] = field(default_factory=list)
     prefetch_missing: list[str] = field(default_factory=list)
     prefetch_fetched: list[str] = field(default_factory=list)
+    silent_rule_ids: list[str] = field(default_factory=list)
+    """Silent rules that would have fired: audited, never returned (see the governance page)."""
 
     @property
     def rule_ids(self) -> list[str]:

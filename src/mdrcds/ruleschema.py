@@ -18,6 +18,10 @@ windows are post-match predicates (`where`), evaluated in Python on each match, 
     card: {summary: "...{inhibitor}...", consequence: ..., mechanism: ..., recommendation: ...}
     citations: [chen-2020-mdr1-ctl]
     reviewed: 2026-11-23
+    status: active                      # or silent (evaluated and audited, never shown) or retired
+    status_history:                     # required once a rule is not plain active
+      - {status: silent, date: 2026-10-01, reviewer: "CDS committee (J. Smith)"}
+      - {status: active, date: 2026-11-23, reviewer: "CDS committee (J. Smith)", note: "trial reviewed"}
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ Seriousness = Literal["serious", "not serious", "unknown"]
 """PDDI minimum information model: serious = death, life-threatening, hospitalisation, disability,
 congenital anomaly or intervention to prevent permanent damage. Reported apart from the indicator."""
 Mode = Literal["clinical", "research"]
+Status = Literal["active", "silent", "retired"]
+"""Lifecycle: `active` rules give cards; `silent` rules are evaluated and audited but never returned
+(a committee's trial before go-live); `retired` rules are not evaluated at all."""
 
 INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
 
@@ -178,6 +185,35 @@ class Rule(_Strict):
     card: CardTemplate
     citations: list[str] = Field(min_length=1)
     reviewed: date
+    status: Status = "active"
+    status_history: list[StatusChange] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _status_recorded(self) -> Rule:
+        # A rule that is not simply active, or whose status ever changed, says who decided and when:
+        # the newest decision is the status in force.
+        if self.status != "active" and not self.status_history:
+            raise ValueError(f"status {self.status!r} needs a status_history entry with reviewer and date")
+        if self.status_history:
+            newest = self.status_history[-1]
+            if newest.status != self.status:
+                raise ValueError(
+                    f"status is {self.status!r} but the newest status_history entry says {newest.status!r}: "
+                    "a status change is recorded with its reviewer and date"
+                )
+            dates = [change.date for change in self.status_history]
+            if dates != sorted(dates):
+                raise ValueError("status_history entries must be in date order, oldest first")
+        return self
+
+
+class StatusChange(_Strict):
+    """One lifecycle decision: the status a rule moved to, when, and who reviewed the change."""
+
+    status: Status
+    date: date
+    reviewer: str = Field(min_length=1)
+    note: str | None = None
 
 
 class RulebookMeta(_Strict):

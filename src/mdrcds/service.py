@@ -43,6 +43,13 @@ class Evaluation:
     facts: FactSet
     rulebook_version: str
     skipped_resources: dict[str, int] = field(default_factory=dict)
+    silent: list[Finding] = field(default_factory=list)
+    """Findings of silent rules: evaluated and audited, never returned as cards."""
+
+    @property
+    def silent_rule_ids(self) -> list[str]:
+        """The silent rules that would have fired."""
+        return [finding.rule.id for finding in self.silent]
 
     def response(self) -> dict[str, Any]:
         """The CDS Hooks response object: {"cards": [...]}."""
@@ -93,11 +100,13 @@ def evaluate(
     fhir_version: FhirVersion = "R4",
     source: str = "<input>",
     include_research: bool = False,
+    include_silent: bool = False,
 ) -> Evaluation:
     """Evaluate a parsed CDS Hooks request, Bundle or resource (or its raw JSON bytes/text).
 
     `now` is the evaluation time: what counts as current, and every date window, is relative to it.
-    Research-mode rules give cards only with `include_research`.
+    Research-mode rules give cards only with `include_research`; silent rules only with
+    `include_silent` (researchers' tools), otherwise their findings go to `Evaluation.silent`.
     Raises mdrcds.errors.InputError for input that cannot be evaluated.
     """
     if isinstance(document, bytes | str):
@@ -111,6 +120,7 @@ def evaluate(
         now=now,
         fhir_version=fhir_version,
         include_research=include_research,
+        include_silent=include_silent,
     )
 
 
@@ -123,6 +133,7 @@ def evaluate_input(
     fhir_version: FhirVersion = "R4",
     include_research: bool = False,
     limits: Limits | None = None,
+    include_silent: bool = False,
 ) -> Evaluation:
     """Evaluate input already read (`mdrcds.fhir.read_bytes` / `read_input`), e.g. after the web layer
     has added prefetch data it fetched itself. Same contract as `evaluate`."""
@@ -143,15 +154,18 @@ def evaluate_input(
     findings = build_findings(
         matches, fact_set.by_id(), rulebook.rules, fhir_input.hook, focus, include_research
     )
-    cards = [build_card(f, rulebook, fhir_input.hook_instance, fact_set.facts, now) for f in findings]
+    shown = [f for f in findings if include_silent or f.rule.status != "silent"]
+    silent = [f for f in findings if not include_silent and f.rule.status == "silent"]
+    cards = [build_card(f, rulebook, fhir_input.hook_instance, fact_set.facts, now) for f in shown]
     return Evaluation(
         source=source,
         hook=fhir_input.hook,
         hook_instance=fhir_input.hook_instance,
         patient_id=fact_set.patient_id,
         cards=cards,
-        findings=findings,
+        findings=shown,
         facts=fact_set,
         rulebook_version=rulebook.version,
         skipped_resources=dict(fhir_input.skipped),
+        silent=silent,
     )

@@ -1,6 +1,7 @@
 """The audit and feedback database (SQLite by default, PostgreSQL in production).
 
-The only module that imports sqlmodel/SQLAlchemy. Every failure to reach the database surfaces as
+With `mdrcds.tables` (the table definitions), the only module that imports sqlmodel/SQLAlchemy.
+Every failure to reach the database surfaces as
 `StoreUnavailable`, so callers can spool instead (`mdrcds.audit`). Writes are idempotent: an
 invocation, card, feedback item or token seen twice is stored once.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,13 +20,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import JSON, Column, DateTime, Engine, TypeDecorator, delete
+from sqlalchemy import Engine, Table, delete, func
+from sqlalchemy import select as sql_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from mdrcds.errors import MdrcdsError
 from mdrcds.records import FeedbackItem, InvocationRecord
+from mdrcds.tables import Card, Feedback, Invocation, PageSession, SeenToken, SilentFinding
+
+__all__ = ["GovernanceRows", "Store", "StoreUnavailable"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -33,82 +39,29 @@ class StoreUnavailable(MdrcdsError):
     """The database could not be reached or refused the write; the record was not stored."""
 
 
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timestamp stored in UTC and always read back time-zone aware (SQLite keeps no zone)."""
+@dataclass(frozen=True)
+class GovernanceRows:
+    """What the governance page aggregates, for one period: counts by rule and hook, and the feedback
+    items joined to their cards' rules."""
 
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("timestamps must be time-zone aware")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    cards: dict[str, int]
+    """rule id -> cards issued"""
+    silent: dict[str, int]
+    """rule id -> invocations in which the silent rule would have fired"""
+    invocations: dict[str, int]
+    """hook -> answered invocations (status 200)"""
+    feedback: list[tuple[str, datetime, str, str | None, str | None]]
+    """(rule id, outcome time, outcome, override reason code, override reason display), oldest first"""
 
 
-def _utc() -> Any:
-    return Column(UtcDateTime(), nullable=False)
+def _table(model: type[SQLModel]) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
 
 
-class Invocation(SQLModel, table=True):
-    """One call of a CDS service."""
-
-    __tablename__ = "invocation"
-    id: str = Field(primary_key=True)
-    received_at: datetime = Field(sa_column=_utc())
-    service: str = Field(index=True)
-    hook: str
-    hook_instance: str = Field(index=True)
-    patient_id: str | None = Field(default=None, index=True)
-    status_code: int
-    latency_ms: float
-    rulebook_version: str
-    rule_ids: list[str] = Field(sa_type=JSON)
-    card_uuids: list[str] = Field(sa_type=JSON)
-    prefetch_used: list[str] = Field(sa_type=JSON)
-    prefetch_missing: list[str] = Field(sa_type=JSON)
-    prefetch_fetched: list[str] = Field(sa_type=JSON)
-
-
-class Card(SQLModel, table=True):
-    """A card returned to a client."""
-
-    __tablename__ = "card"
-    uuid: str = Field(primary_key=True)
-    invocation_id: str = Field(index=True)
-    rule_id: str = Field(index=True)
-    indicator: str
-    issued_at: datetime = Field(sa_column=_utc())
-
-
-class Feedback(SQLModel, table=True):
-    """One feedback item; `card_uuid` joins it to `card` and so to the rule."""
-
-    __tablename__ = "feedback"
-    key: str = Field(primary_key=True)
-    service: str
-    card_uuid: str = Field(index=True)
-    outcome: str
-    outcome_timestamp: datetime = Field(sa_column=_utc())
-    accepted_suggestions: list[str] = Field(sa_type=JSON)
-    override_reason_system: str | None = None
-    override_reason_code: str | None = None
-    override_reason_display: str | None = None
-    user_comment: str | None = None
-
-
-class SeenToken(SQLModel, table=True):
-    """A JWT `jti` already used, kept until the token expires (replay protection across workers)."""
-
-    __tablename__ = "seen_token"
-    key: str = Field(primary_key=True)
-    expires_at: datetime = Field(sa_column=_utc())
+def _aware(value: datetime) -> datetime:
+    # A core query bypasses the ORM column type, and SQLite keeps no time zone: the stored value is UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Store:
@@ -181,12 +134,19 @@ class Store:
             for record in records
             for card in record.cards
         ]
+        silent = [
+            {"invocation_id": record.id, "rule_id": rule_id, "found_at": record.received_at}
+            for record in records
+            for rule_id in dict.fromkeys(record.silent_rule_ids)
+        ]
         with self._failures("store the invocations"), self.engine.begin() as connection:
             # One statement per table, executed for many rows: compiled once and cached, unlike a
             # multi-row VALUES built anew for every batch.
             connection.execute(self._insert_ignoring(Invocation), invocations)
             if cards:
                 connection.execute(self._insert_ignoring(Card), cards)
+            if silent:
+                connection.execute(self._insert_ignoring(SilentFinding), silent)
 
     def write_feedback(self, items: Sequence[FeedbackItem]) -> int:
         """Store feedback items; returns how many were new (a repeated item is stored once)."""
@@ -246,6 +206,64 @@ class Store:
         )
         with self._failures("read feedback"), Session(self.engine) as session:
             return [(row[0], row[1], row[2]) for row in session.exec(query)]
+
+    def governance(self, since: datetime, until: datetime) -> GovernanceRows:
+        """Cards, silent findings, answered invocations and feedback from `since` up to `until`."""
+        cards_table, feedback_table = _table(Card), _table(Feedback)
+        card, item = cards_table.c, feedback_table.c
+        silent, call = _table(SilentFinding).c, _table(Invocation).c
+        queries = {
+            "cards": sql_select(card.rule_id, func.count())
+            .where(card.issued_at >= since, card.issued_at < until)
+            .group_by(card.rule_id),
+            "silent": sql_select(silent.rule_id, func.count())
+            .where(silent.found_at >= since, silent.found_at < until)
+            .group_by(silent.rule_id),
+            "invocations": sql_select(call.hook, func.count())
+            .where(call.received_at >= since, call.received_at < until, call.status_code == 200)
+            .group_by(call.hook),
+        }
+        feedback = (
+            sql_select(
+                card.rule_id,
+                item.outcome_timestamp,
+                item.outcome,
+                item.override_reason_code,
+                item.override_reason_display,
+            )
+            .join_from(feedback_table, cards_table, card.uuid == item.card_uuid)
+            .where(item.outcome_timestamp >= since, item.outcome_timestamp < until)
+            .order_by(item.outcome_timestamp)
+        )
+        with self._failures("read the governance figures"), self.engine.connect() as connection:
+            counts = {
+                name: {str(row[0]): int(row[1]) for row in connection.execute(query)}
+                for name, query in queries.items()
+            }
+            rows = [(str(r[0]), _aware(r[1]), str(r[2]), r[3], r[4]) for r in connection.execute(feedback)]
+        return GovernanceRows(counts["cards"], counts["silent"], counts["invocations"], rows)
+
+    def open_session(self, key: str, issuer: str, subject: str, expires_at: datetime) -> None:
+        """Store a pages session under `key` (a hash of the cookie value, never the value itself)."""
+        row = {"key": key, "issuer": issuer, "subject": subject, "expires_at": expires_at}
+        with self._failures("open a session"), Session(self.engine) as session:
+            session.execute(delete(PageSession).where(col(PageSession.expires_at) < datetime.now(UTC)))
+            self._insert_ignore(session, PageSession, [row])
+            session.commit()
+
+    def session_subject(self, key: str, now: datetime) -> tuple[str, str] | None:
+        """(issuer, subject) of a live pages session, or None."""
+        with self._failures("read a session"), Session(self.engine) as session:
+            row = session.get(PageSession, key)
+            if row is None or row.expires_at <= now:
+                return None
+            return row.issuer, row.subject
+
+    def close_session(self, key: str) -> None:
+        """End a pages session (sign out)."""
+        with self._failures("close a session"), Session(self.engine) as session:
+            session.execute(delete(PageSession).where(col(PageSession.key) == key))
+            session.commit()
 
     def dispose(self) -> None:
         """Close pooled connections (e.g. before the database is stopped in a test)."""

@@ -246,6 +246,7 @@ def run_case(loaded: LoadedCase, rulebook: Rulebook, engine: Engine) -> CaseResu
             fhir_version="R5" if case.fhir_version == "R5" else "R4",
             source=str(loaded.path),
             include_research=True,
+            include_silent=True,
         )
     except InputError as exc:
         return CaseResult(loaded, None, [f"the data could not be evaluated: {exc}"])
