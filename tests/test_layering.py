@@ -14,10 +14,10 @@ OWNERS = {
     "fhir.resources": {"fhir"},
     "durable": {"engine"},
     "msgspec": {"fhir"},
-    "sqlmodel": {"store"},
-    "sqlalchemy": {"store"},
+    "sqlmodel": {"store", "tables"},
+    "sqlalchemy": {"store", "tables"},
     "alembic": {"store"},
-    "fastapi": {"web.app"},
+    "fastapi": {"web.app", "web.pages"},
     "jwt": {"auth"},
     "uvicorn": {"cli"},
 }

@@ -40,6 +40,8 @@ class Caller:
 
     issuer: str
     tenant: str | None
+    subject: str = ""
+    """The `sub` claim: the client id of a CDS client, the user of a pages sign-in."""
 
 
 ClaimToken = Callable[[str, str, datetime], bool]
@@ -178,4 +180,6 @@ class Authenticator:
         if not self.claim_token(issuer, jti, expires_at):
             raise AuthError("jti already used (replay)")
         tenant = claims.get("tenant")
-        return Caller(issuer=issuer, tenant=tenant if isinstance(tenant, str) else None)
+        return Caller(
+            issuer=issuer, tenant=tenant if isinstance(tenant, str) else None, subject=claims["sub"]
+        )

@@ -100,20 +100,31 @@ def _lines(files: list[Path], problems: list[ReadProblem]) -> Iterator[tuple[str
     """(patient id, source, raw resource) for each line of the export files."""
     for file in files:
         with file.open("rb") as handle:
-            for number, line in enumerate(handle, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                where = f"{file}:{number}"
-                try:
-                    patient = patient_of_raw(line)
-                except InputFormatError as exc:
-                    problems.append(ReadProblem(where, "invalid-json", str(exc)))
-                    continue
-                if patient is None:
-                    problems.append(ReadProblem(where, "no-patient", "resource names no patient"))
-                    continue
-                yield patient, where, line
+            yield from _numbered_lines(str(file), handle, problems)
+
+
+def _numbered_lines(
+    name: str, lines: Iterable[bytes], problems: list[ReadProblem]
+) -> Iterator[tuple[str, str, bytes]]:
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        where = f"{name}:{number}"
+        try:
+            patient = patient_of_raw(line)
+        except InputFormatError as exc:
+            problems.append(ReadProblem(where, "invalid-json", str(exc)))
+            continue
+        if patient is None:
+            problems.append(ReadProblem(where, "no-patient", "resource names no patient"))
+            continue
+        yield patient, where, line
+
+
+def ndjson_records(data: bytes, name: str, problems: list[ReadProblem]) -> list[PatientRecord]:
+    """The patients of NDJSON held in memory (an upload), grouped as an export's files are."""
+    return list(_group(_numbered_lines(name, data.splitlines(), problems), problems))
 
 
 def _group(lines: Iterator[tuple[str, str, bytes]], problems: list[ReadProblem]) -> Iterator[PatientRecord]:

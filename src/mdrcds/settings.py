@@ -25,6 +25,12 @@ class TrustedIssuer(BaseModel):
         return self
 
 
+def default_samples_dir() -> Path | None:
+    """The repository's synthetic golden cases (fhir_samples/), when mdrcds runs from a checkout."""
+    directory = Path(__file__).resolve().parents[2] / "fhir_samples"
+    return directory if directory.is_dir() else None
+
+
 class Settings(BaseSettings):
     """Everything an operator configures. Defaults run a local demo with an embedded SQLite file."""
 
@@ -62,6 +68,14 @@ class Settings(BaseSettings):
     """Add to each card a suggestion that creates its FHIR DetectedIssue (HL7 PDDI CDS IG)."""
     research_rules: bool = False
     """Return research-mode rules' cards too (e.g. the sequential P-gp substrate pattern); off in care."""
+    pages: bool = False
+    """Serve the pages under /pages: card review, rule catalogue, rule testing, governance."""
+    pages_session_seconds: int = Field(default=8 * 3600, gt=0)
+    """How long a pages sign-in lasts (with MDRCDS_AUTH=required)."""
+    pages_max_patients: int = Field(default=500, gt=0)
+    """Patients or test cases one rule-testing upload may hold."""
+    samples_dir: Path | None = Field(default_factory=default_samples_dir)
+    """Golden cases offered as samples on the card-review page (synthetic data only)."""
 
     @field_validator("trusted_issuers", mode="before")
     @classmethod

@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from mdrcds.audit import AuditLog
 from mdrcds.auth import Authenticator, KeySets
-from mdrcds.cards import Card, rule_of
+from mdrcds.cards import rule_of
 from mdrcds.discovery import SERVICES, CdsService, discovery_document
 from mdrcds.engine import Engine
 from mdrcds.errors import EngineError, EvaluationLimitError, FhirValidationError, InputFormatError
@@ -42,12 +42,14 @@ from mdrcds.settings import Settings
 from mdrcds.store import Store, StoreUnavailable
 from mdrcds.web.authn import Authentication, Rejected, TokenLedger
 from mdrcds.web.body import TooLarge, read_body
+from mdrcds.web.callstate import CallState
 from mdrcds.web.evaluation import EngineThread
 from mdrcds.web.fallback import fetch_missing, missing_keys
 from mdrcds.web.headers import SecurityHeaders
 from mdrcds.web.logs import configure_json_logging
 from mdrcds.web.metrics import Measured, Metrics
 from mdrcds.web.outcome import operation_outcome, unauthorized
+from mdrcds.web.pagesauth import PageSessions
 from mdrcds.web.schemas import (
     CARDS_RESPONSE,
     FEEDBACK_REQUEST,
@@ -66,18 +68,6 @@ class _Reject(Exception):
 
     def __init__(self, response: Response) -> None:
         self.response = response
-
-
-@dataclass
-class CallState:
-    """What one call has got to, for its audit record and log line whatever way it ends."""
-
-    fhir_input: FhirInput | None = None
-    missing: list[str] = field(default_factory=list)
-    fetched: list[str] = field(default_factory=list)
-    cards: list[Card] = field(default_factory=list)
-    patient: str | None = None
-    ignored: int = 0
 
 
 @dataclass
@@ -133,6 +123,7 @@ class Service:
                 "status": status,
                 "cards": len(state.cards),
                 "rules": sorted({rule_of(card) for card in state.cards}),
+                "silent": state.silent,
                 "fetched": state.fetched,
                 "ignored": state.ignored,
                 "ms": round((time.perf_counter() - started) * 1000, 2),
@@ -182,6 +173,7 @@ class Service:
             log.error("rules engine error", extra={"service": service.id, "error": type(exc).__name__})
             return operation_outcome(422, "processing", "the rules engine could not evaluate this input")
         state.cards = evaluation.cards
+        state.silent = evaluation.silent_rule_ids
         for card in evaluation.cards:
             self.metrics.cards.labels(rule_of(card), card["indicator"]).inc()
         return Response(orjson.dumps(evaluation.response()), media_type="application/json")
@@ -193,8 +185,9 @@ class Service:
         drop_unadvertised_prefetch(fhir_input, PREFETCH_TEMPLATES)
         return fhir_input
 
-    def evaluate(self, fhir_input: FhirInput, state: CallState) -> Evaluation:
-        """Keep only the context patient's data, then evaluate (engine thread)."""
+    def evaluate(self, fhir_input: FhirInput, state: CallState, now: date | None = None) -> Evaluation:
+        """Keep only the context patient's data, then evaluate (engine thread); `now` defaults to the
+        service clock's date."""
         patient = fhir_input.context.get("patientId")
         if isinstance(patient, str):
             state.ignored = keep_patient(fhir_input, patient)
@@ -207,12 +200,12 @@ class Service:
             fhir_input,
             rulebook=self.rulebook,
             engine=self.engine,
-            now=self.today(),
+            now=now or self.today(),
             include_research=self.settings.research_rules,
             limits=Limits(self.settings.max_resources, self.settings.max_facts, self.settings.max_matches),
         )
         if self.settings.detected_issues:
-            evaluation = evaluation.with_detected_issue_suggestions(self.rulebook, self.today())
+            evaluation = evaluation.with_detected_issue_suggestions(self.rulebook, now or self.today())
         return evaluation
 
     def invocation(
@@ -238,6 +231,7 @@ class Service:
             ],
             prefetch_missing=[k for k in state.missing if k not in state.fetched],
             prefetch_fetched=state.fetched,
+            silent_rule_ids=state.silent,
         )
 
     async def feedback(self, service: CdsService, request: Request) -> Response:
@@ -248,12 +242,17 @@ class Service:
         except (orjson.JSONDecodeError, RecursionError) as exc:
             return operation_outcome(400, "invalid", f"request: not valid JSON ({str(exc)[:200]})")
         try:
-            items = parse_feedback(document, service.id)
+            received = self.accept_feedback(document, service)
         except RequestError as exc:
             return operation_outcome(400, "invalid", str(exc), exc.field)
+        return Response(orjson.dumps({"received": received}), media_type="application/json")
+
+    def accept_feedback(self, document: object, service: CdsService) -> int:
+        """Validate a CDS Hooks feedback document and audit its items; raises RequestError."""
+        items = parse_feedback(document, service.id)
         for item in items:
             self.audit.record(item)
-        return Response(orjson.dumps({"received": len(items)}), media_type="application/json")
+        return len(items)
 
     def today(self) -> date:
         return self.clock().date()
@@ -336,6 +335,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         if settings.auth == "off":
             log.warning("authentication is OFF (MDRCDS_AUTH=off): for development and demos only")
         app.state.service = service
+        if settings.pages:
+            app.state.page_sessions = PageSessions(
+                service.authentication, service.store, settings.pages_session_seconds
+            )
         # Everything loaded so far lives for the whole process: keep it out of the collector's scans.
         gc.collect()
         gc.freeze()
@@ -364,6 +367,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             max_age=600,
         )
     _add_routes(app)
+    if settings.pages:
+        from mdrcds.web.pages import build_router  # the pages import this module's Service
+
+        app.include_router(build_router())
     app.add_middleware(Measured)
     app.add_middleware(SecurityHeaders)
     return app

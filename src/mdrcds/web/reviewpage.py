@@ -1,0 +1,259 @@
+"""Card review: evaluate a sample, a pasted or uploaded CDS Hooks request, Bundle or NDJSON for one
+patient, see the cards as an EHR shows them, and accept or dismiss them with real feedback.
+
+A review evaluation is a CDS call in all but transport: it runs on the engine thread with the
+service's rules and limits, gets a fresh hook instance (so its cards have new uuids), and is audited
+like an EHR call, so the feedback sent from this page counts on the governance page.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mdrcds.discovery import SERVICES
+from mdrcds.errors import EngineError, InputError, InputFormatError
+from mdrcds.fhir import HOOKS, FhirInput, read_bytes
+from mdrcds.hookrequest import RequestError
+from mdrcds.population import ReadProblem, ndjson_records
+from mdrcds.rulebook import OVERRIDE_REASON_SYSTEM
+from mdrcds.web.callstate import CallState
+from mdrcds.web.cardview import cards_html
+from mdrcds.web.html import attr, notice, page
+from mdrcds.web.pagehttp import FormError, files_of, html_response, read_form, text_field
+
+if TYPE_CHECKING:
+    from mdrcds.web.app import Service
+
+SHOWN_JSON_CHARACTERS = 200_000
+
+
+@dataclass(frozen=True)
+class ReviewInput:
+    """What the person asked to evaluate."""
+
+    label: str
+    data: bytes
+    hook: str
+    now: date
+
+
+def samples(directory: Path | None) -> list[str]:
+    """Golden case names (directories holding a request.json), sorted."""
+    if directory is None or not directory.is_dir():
+        return []
+    return sorted(p.name for p in directory.iterdir() if (p / "request.json").is_file())
+
+
+def review_form(service: Service, chosen: ReviewInput | None = None) -> str:
+    names = samples(service.settings.samples_dir)
+    default = "mdr1-pembrolizumab-verapamil-order-select"
+    selected = chosen.label if chosen and chosen.label in names else default
+    options = '<option value="">(none: use the text or file below)</option>' + "".join(
+        f'<option value="{attr(n)}"{" selected" if n == selected else ""}>{escape(n)}</option>' for n in names
+    )
+    hook = chosen.hook if chosen else "order-select"
+    hooks = "".join(f"<option{' selected' if h == hook else ''}>{h}</option>" for h in HOOKS)
+    now = (chosen.now if chosen else service.today()).isoformat()
+    return (
+        '<form class="panel" method="post" action="/pages/review" enctype="multipart/form-data">'
+        f'<label for="sample">Sample (synthetic)</label><select id="sample" name="sample">{options}</select>'
+        '<label for="text">or paste a CDS Hooks request, a FHIR Bundle or NDJSON (one patient)</label>'
+        '<textarea id="text" name="text" spellcheck="false"></textarea>'
+        '<label for="file">or upload a file</label><input id="file" type="file" name="file" '
+        'accept=".json,.ndjson,application/json,application/fhir+json">'
+        '<div class="row"><div><label for="hook">Hook (for Bundles and NDJSON)</label>'
+        f'<select id="hook" name="hook">{hooks}</select></div>'
+        '<div><label for="now">Now (evaluation date)</label>'
+        f'<input id="now" type="date" name="now" value="{now}">'
+        '</div><div><button type="submit" id="evaluate">Evaluate</button></div></div></form>'
+    )
+
+
+async def show_form(service: Service, user: str) -> Response:
+    body = review_form(service) + '<p class="muted">Pick a sample and press Evaluate.</p>'
+    return html_response(page("Card review", body, user=user, active="/pages/review"))
+
+
+async def evaluate_form(service: Service, request: Request, user: str) -> Response:
+    """POST /pages/review."""
+    try:
+        chosen = await _review_input(service, request)
+    except FormError as exc:
+        body = notice(str(exc)) + review_form(service)
+        return html_response(page("Card review", body, user=user, active="/pages/review"), exc.status)
+    try:
+        fhir_input = _read(chosen)
+    except (InputError, RequestError) as exc:
+        body = notice(f"This input cannot be evaluated: {_first_line(exc)}") + review_form(service, chosen)
+        return html_response(page("Card review", body, user=user, active="/pages/review"), 400)
+    return html_response(await _evaluate(service, chosen, fhir_input, user))
+
+
+async def _review_input(service: Service, request: Request) -> ReviewInput:
+    form = await read_form(request, service.settings.max_body_bytes)
+    hook = text_field(form, "hook") or "patient-view"
+    if hook not in HOOKS:
+        raise FormError(400, f"unknown hook {hook!r}")
+    now_text = text_field(form, "now")
+    try:
+        now = date.fromisoformat(now_text) if now_text else service.today()
+    except ValueError:
+        raise FormError(400, f"'now' must be a date such as 2026-11-23, not {now_text[:40]!r}") from None
+    files = await files_of(form, "file")
+    text = text_field(form, "text", service.settings.max_body_bytes)
+    sample = text_field(form, "sample", 200)
+    if files:
+        name, data = files[0]
+        return ReviewInput(Path(name).name, data, hook, now)
+    if text.strip():
+        return ReviewInput("pasted input", text.encode(), hook, now)
+    if sample:
+        if sample not in samples(service.settings.samples_dir):
+            raise FormError(400, f"no sample named {sample!r}")
+        assert service.settings.samples_dir is not None
+        return ReviewInput(
+            sample, (service.settings.samples_dir / sample / "request.json").read_bytes(), hook, now
+        )
+    raise FormError(400, "choose a sample, paste a request or Bundle, or upload a file")
+
+
+def _read(chosen: ReviewInput) -> FhirInput:
+    try:
+        return read_bytes(chosen.data, source=chosen.label, default_hook=chosen.hook)
+    except InputFormatError:
+        lines = [line for line in chosen.data.splitlines() if line.strip()]
+        if len(lines) < 2:
+            raise
+    problems: list[ReadProblem] = []
+    patients = ndjson_records(chosen.data, chosen.label, problems)
+    if problems:
+        raise InputFormatError(f"{problems[0].source}: {problems[0].message}")
+    if len(patients) != 1:
+        raise InputFormatError(
+            f"{chosen.label}: NDJSON with {len(patients)} patients; card review shows one patient "
+            "(the rule-testing page takes many)"
+        )
+    return read_bytes(patients[0].document, source=chosen.label, default_hook=chosen.hook)
+
+
+async def _evaluate(service: Service, chosen: ReviewInput, fhir_input: FhirInput, user: str) -> str:
+    cds = next(s for s in SERVICES.values() if s.hook == fhir_input.hook)
+    notes = []
+    if fhir_input.hook != chosen.hook and fhir_input.prefetch_keys:
+        notes.append(f"The request says hook {fhir_input.hook}; that hook was used.")
+    fhir_input.hook_instance = str(uuid.uuid4())
+    state = CallState(fhir_input=fhir_input)
+    patient = fhir_input.context.get("patientId")
+    state.patient = patient if isinstance(patient, str) else None
+    started = time.perf_counter()
+    status, cards, error = 200, [], None
+    try:
+        evaluation = await service.engine_thread.run(lambda: service.evaluate(fhir_input, state, chosen.now))
+        cards = evaluation.cards
+        state.cards, state.silent = evaluation.cards, evaluation.silent_rule_ids
+        state.patient = state.patient or evaluation.patient_id
+    except InputFormatError as exc:
+        status, error = 400, _first_line(exc)
+    except (InputError, EngineError) as exc:
+        status, error = 422, _first_line(exc)
+    service.audit.record(service.invocation(cds, state, status, started))
+    response = {"cards": cards}
+    body = [review_form(service, chosen)]
+    body += [notice(note, "ok") for note in notes]
+    if error:
+        body.append(notice(f"This input cannot be evaluated: {error}"))
+    body.append(
+        f'<p class="muted">{escape(chosen.label)}: {escape(fhir_input.hook)} at {chosen.now.isoformat()}, '
+        f"{len(fhir_input.resources)} resources read, {len(cards)} card(s); "
+        f"hook instance <code>{escape(str(fhir_input.hook_instance))}</code>.</p>"
+    )
+    body.append(
+        '<div class="split"><section id="cards"><h2>Cards</h2>'
+        + cards_html(cards, cds.id)
+        + '</section><section><h2>Request</h2><pre id="request-json">'
+        + escape(_pretty(chosen.data))
+        + '</pre><h2>Response</h2><pre id="response-json">'
+        + escape(orjson.dumps(response, option=orjson.OPT_INDENT_2).decode()[:SHOWN_JSON_CHARACTERS])
+        + "</pre></section></div>"
+    )
+    return page("Card review", "\n".join(body), user=user, active="/pages/review")
+
+
+async def send_feedback(service: Service, request: Request, user: str) -> Response:
+    """POST /pages/feedback: one CDS Hooks feedback item through the service's own feedback path."""
+    try:
+        form = await read_form(request, 64 * 1024)
+        service_id = text_field(form, "service", 200)
+        cds = SERVICES.get(service_id)
+        if cds is None:
+            raise FormError(400, f"no CDS service {service_id!r}")
+        document = _feedback_document(
+            service,
+            form_values=dict(
+                card=text_field(form, "card", 200),
+                outcome=text_field(form, "outcome", 40),
+                reason=text_field(form, "reason", 200),
+                comment=text_field(form, "comment", 2000),
+                suggestion=text_field(form, "suggestion", 200),
+            ),
+        )
+        received = service.accept_feedback(document, cds)
+    except FormError as exc:
+        return _feedback_page(notice(str(exc)), user, exc.status)
+    except RequestError as exc:
+        return _feedback_page(notice(f"The feedback was refused: {exc}"), user, 400)
+    sent = escape(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+    body = (
+        notice(f"Feedback sent to {cds.id}: {received} item recorded.", "ok")
+        + f'<h2>The feedback call</h2><pre id="feedback-json">{sent}</pre>'
+        + '<p><a class="button" href="/pages/review">Review more cards</a> '
+        + '<a class="button" href="/pages/governance">Governance</a></p>'
+    )
+    return _feedback_page(body, user, 200)
+
+
+def _feedback_document(service: Service, form_values: dict[str, str]) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "card": form_values["card"],
+        "outcome": form_values["outcome"],
+        "outcomeTimestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if form_values["outcome"] == "overridden":
+        code = form_values["reason"]
+        display = service.rulebook.override_reasons.get(code)
+        if display is None:
+            raise FormError(400, "choose one of the card's override reasons")
+        reason: dict[str, Any] = {
+            "reason": {"system": OVERRIDE_REASON_SYSTEM, "code": code, "display": display}
+        }
+        if form_values["comment"].strip():
+            reason["userComment"] = form_values["comment"].strip()
+        item["overrideReason"] = reason
+    elif form_values["outcome"] == "accepted":
+        item["acceptedSuggestions"] = [{"id": form_values["suggestion"]}]
+    return {"feedback": [item]}
+
+
+def _feedback_page(body: str, user: str, status: int) -> Response:
+    return html_response(page("Feedback", body, user=user, active="/pages/review"), status)
+
+
+def _pretty(data: bytes) -> str:
+    try:
+        return orjson.dumps(orjson.loads(data), option=orjson.OPT_INDENT_2).decode()[:SHOWN_JSON_CHARACTERS]
+    except orjson.JSONDecodeError:
+        return data[:SHOWN_JSON_CHARACTERS].decode("utf-8", errors="replace")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:500]

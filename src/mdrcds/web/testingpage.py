@@ -1,0 +1,158 @@
+"""Rule testing: upload Bundles, NDJSON or YAML test cases; see how often each rule fired against what
+was expected, each patient's cards, each case's expected-versus-actual differences, and coverage."""
+
+from __future__ import annotations
+
+from datetime import date
+from html import escape
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mdrcds.errors import MdrcdsError
+from mdrcds.fhir import HOOKS
+from mdrcds.ruletesting import (
+    RuleRow,
+    Subject,
+    TestingInputError,
+    TestingRun,
+    Upload,
+    parse_expected_counts,
+    run_uploads,
+)
+from mdrcds.web.cardview import cards_html
+from mdrcds.web.html import attr, notice, page
+from mdrcds.web.pagehttp import FormError, files_of, html_response, read_form, text_field
+
+if TYPE_CHECKING:
+    from mdrcds.web.app import Service
+
+TITLE = "Rule testing"
+
+
+def testing_form(service: Service, expected: str = "", hook: str = "patient-view") -> str:
+    hooks = "".join(f"<option{' selected' if h == hook else ''}>{h}</option>" for h in HOOKS)
+    return (
+        '<form class="panel" method="post" action="/pages/testing" enctype="multipart/form-data">'
+        '<label for="files">Bundles (.json), Bulk Data NDJSON (.ndjson) or test cases (.yaml)</label>'
+        '<input id="files" type="file" name="files" multiple accept=".json,.ndjson,.yaml,.yml">'
+        '<label for="expected">Expected patients per rule (optional, one "rule-id: number" a line; '
+        "test cases carry their own expectations)</label>"
+        f'<textarea id="expected" name="expected" rows="3">{escape(expected)}</textarea>'
+        '<div class="row"><div><label for="hook">Hook (for Bundles and NDJSON)</label>'
+        f'<select id="hook" name="hook">{hooks}</select></div>'
+        '<div><label for="now">Now</label>'
+        f'<input id="now" type="date" name="now" value="{service.today().isoformat()}"></div>'
+        '<div><button type="submit" id="run-tests">Run</button></div></div>'
+        f'<p class="muted">At most {service.settings.pages_max_patients} patients and cases, '
+        f"{service.settings.max_body_bytes:,} bytes per upload; research-mode and silent rules are "
+        "included. For whole populations use <code>mdrcds batch</code>.</p></form>"
+    )
+
+
+async def show_form(service: Service, user: str) -> Response:
+    return html_response(page(TITLE, testing_form(service), user=user, active="/pages/testing"))
+
+
+async def run_form(service: Service, request: Request, user: str) -> Response:
+    """POST /pages/testing."""
+    expected_text, hook = "", "patient-view"
+    try:
+        form = await read_form(request, service.settings.max_body_bytes)
+        expected_text = text_field(form, "expected")
+        hook = text_field(form, "hook") or "patient-view"
+        if hook not in HOOKS:
+            raise FormError(400, f"unknown hook {hook!r}")
+        now_text = text_field(form, "now")
+        try:
+            now = date.fromisoformat(now_text) if now_text else service.today()
+        except ValueError:
+            raise FormError(400, f"'now' must be a date such as 2026-11-23, not {now_text[:40]!r}") from None
+        expected = parse_expected_counts(expected_text, service.rulebook)
+        uploads = [Upload(name, data) for name, data in await files_of(form, "files")]
+        if not uploads:
+            raise FormError(400, "choose one or more files to run")
+        limit = service.settings.pages_max_patients
+        run = await service.engine_thread.run(
+            lambda: run_uploads(
+                uploads, service.rulebook, service.engine, now=now, hook=hook, max_subjects=limit
+            )
+        )
+    except FormError as exc:
+        return _error(service, user, str(exc), exc.status, expected_text, hook)
+    except TestingInputError as exc:
+        return _error(service, user, str(exc), 400, expected_text, hook)
+    except MdrcdsError as exc:
+        return _error(service, user, f"the upload could not be run: {exc}", 422, expected_text, hook)
+    body = testing_form(service, expected_text, hook) + results_html(
+        run, run.rows(service.rulebook, expected)
+    )
+    return html_response(page(TITLE, body, user=user, active="/pages/testing"))
+
+
+def _error(service: Service, user: str, message: str, status: int, expected: str, hook: str) -> Response:
+    body = notice(message) + testing_form(service, expected, hook)
+    return html_response(page(TITLE, body, user=user, active="/pages/testing"), status)
+
+
+def results_html(run: TestingRun, rows: list[RuleRow]) -> str:
+    parts = [f"<h2>Results: {len(run.subjects)} patients and cases</h2>"]
+    parts += [notice(problem) for problem in run.read_problems[:50]]
+    if len(run.read_problems) > 50:
+        parts.append(notice(f"... and {len(run.read_problems) - 50} more problems"))
+    cases = [s for s in run.subjects if s.kind == "case"]
+    if cases:
+        passed = sum(1 for s in cases if s.passed)
+        parts.append(f'<p id="case-summary">{passed} of {len(cases)} test cases passed.</p>')
+    parts.append(
+        '<div class="scroll"><table id="rule-results"><thead><tr><th>rule</th><th>fired</th>'
+        "<th>expected</th><th></th><th>coverage (cases expecting fire / no fire)</th></tr></thead><tbody>"
+    )
+    for row in rows:
+        verdict = {
+            None: "",
+            True: '<span class="pass">as expected</span>',
+            False: '<span class="fail">differs</span>',
+        }[row.matches]
+        expected = "not stated" if row.expected is None else f"expected {row.expected}"
+        coverage = "covered" if row.covered else "not covered"
+        parts.append(
+            f'<tr data-rule="{attr(row.rule_id)}"><td><code>{escape(row.rule_id)}</code></td>'
+            f'<td class="fired">rule {escape(row.rule_id)} fired for {row.fired} of {row.total} patients</td>'
+            f"<td>{expected}</td><td>{verdict}</td>"
+            f"<td>{coverage} ({row.expected_not} expecting no card)</td></tr>"
+        )
+    parts.append("</tbody></table></div><h2>Per patient and case</h2>")
+    parts += [_subject_html(subject) for subject in run.subjects]
+    return "\n".join(parts)
+
+
+def _subject_html(subject: Subject) -> str:
+    if subject.error:
+        state = f'<span class="fail">not evaluated: {escape(subject.error)}</span>'
+    elif subject.passed is None:
+        state = f"{len(subject.cards)} card(s)"
+    else:
+        state = '<span class="pass">passed</span>' if subject.passed else '<span class="fail">failed</span>'
+    diff = ""
+    if subject.expected:
+        lines = "".join(
+            f"<tr><td><code>{escape(rule)}</code></td><td>{'fires' if want else 'does not fire'}</td>"
+            f"<td>{'fires' if rule in subject.fired else 'does not fire'}</td></tr>"
+            for rule, want in subject.expected.items()
+        )
+        extra = "".join(
+            f"<tr><td><code>{escape(rule)}</code></td><td>not stated</td><td>fires</td></tr>"
+            for rule in sorted(subject.fired - set(subject.expected))
+        )
+        diff = (
+            '<table class="diff"><thead><tr><th>rule</th><th>expected</th><th>actual</th></tr></thead>'
+            f"<tbody>{lines}{extra}</tbody></table>"
+        )
+    problems = "".join(f"<li>{escape(problem)}</li>" for problem in subject.problems)
+    return (
+        f'<details class="subject" data-passed="{attr(subject.passed)}"><summary>{escape(subject.name)}: '
+        f"{state}</summary>{diff}{f'<ul>{problems}</ul>' if problems else ''}"
+        f"{cards_html(subject.cards, None)}</details>"
+    )
