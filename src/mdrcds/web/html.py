@@ -21,6 +21,8 @@ NAV = (
     ("/pages/testing", "Rule testing"),
     ("/pages/governance", "Governance"),
 )
+OPEN_USER = "authentication off"
+"""Who the pages say is signed in while MDRCDS_AUTH=off."""
 INDICATOR_COLOURS = {"critical": "#c53030", "warning": "#c05621", "info": "#2b6cb0"}
 """The CDS Hooks sandbox's reading of the indicator: red, orange, blue."""
 
@@ -103,12 +105,13 @@ button.secondary { background: #4a5568; }
 .card.info { border-left-color: #2b6cb0; }
 .card h3 { margin: .1rem 0 .4rem; }
 .ind { color: #fff; border-radius: 3px; padding: 0 .4rem; font-size: 12px; font-weight: 600;
-  text-transform: uppercase; background: #4a5568; }
+  text-transform: uppercase; background: #4a5568; white-space: nowrap; overflow-wrap: normal; }
 .ind.critical { background: #c53030; } .ind.warning { background: #c05621; }
 .ind.info { background: #2b6cb0; } .ind.silent { background: #718096; }
 .ind.retired { background: #a0aec0; } .ind.active { background: #2f855a; }
 .source { color: #4a5568; font-size: 13px; }
-.detail { font-size: 14px; } .detail p { margin: .4rem 0; }
+.detail { font-size: 14px; overflow-wrap: anywhere; } .detail p { margin: .4rem 0; }
+.card, td { overflow-wrap: anywhere; }
 pre { background: #1a202c; color: #e2e8f0; padding: .6rem; overflow: auto; max-height: 32rem; font-size: 12px;
   white-space: pre-wrap; word-break: break-word; }
 .notice { padding: .5rem .8rem; border-radius: 4px; } .notice.error { background: #fed7d7; color: #742a2a; }

@@ -3,9 +3,10 @@ same-origin check on every form post."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -52,7 +53,15 @@ def same_origin(request: Request, settings: Settings) -> bool:
     return origin in allowed
 
 
-async def read_form(request: Request, limit: int) -> FormData:
+@dataclass(frozen=True)
+class Form:
+    """A posted form, read whole: text fields and uploaded files (name, content) by field name."""
+
+    fields: dict[str, list[str]]
+    files: dict[str, list[tuple[str, bytes]]]
+
+
+async def read_form(request: Request, limit: int) -> Form:
     """The posted form (urlencoded or multipart), at most `limit` bytes; raises FormError."""
     try:
         body = await read_body(request, limit)
@@ -67,32 +76,36 @@ async def read_form(request: Request, limit: int) -> FormData:
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
+    fields: dict[str, list[str]] = {}
+    files: dict[str, list[tuple[str, bytes]]] = {}
     try:
-        return await Request(request.scope, replay).form(max_files=50, max_fields=50, max_part_size=limit)
+        async with Request(request.scope, replay).form(
+            max_files=50, max_fields=50, max_part_size=limit
+        ) as form:
+            for name, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    data = await value.read()
+                    if data:
+                        files.setdefault(name, []).append((value.filename or "upload", data))
+                else:
+                    fields.setdefault(name, []).append(value)
     except MultiPartException as exc:
         raise FormError(400, f"the form could not be read: {exc.message}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise FormError(400, f"the form could not be read: {type(exc).__name__}") from None
+    return Form(fields, files)
 
 
-def text_field(form: FormData, name: str, limit: int = 10_000) -> str:
+def text_field(form: Form, name: str, limit: int = 10_000) -> str:
     """A text field (empty when missing); a file sent in its place is refused."""
-    value = form.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise FormError(400, f"field {name!r} must be text")
-    if len(value) > limit:
+    if name in form.files:
+        raise FormError(400, f"field {name!r} must be text, not a file")
+    values = form.fields.get(name) or [""]
+    if len(values[0]) > limit:
         raise FormError(400, f"field {name!r} is over {limit:,} characters")
-    return value
+    return values[0]
 
 
-async def files_of(form: FormData, name: str) -> list[tuple[str, bytes]]:
+def files_of(form: Form, name: str) -> list[tuple[str, bytes]]:
     """(file name, content) of every non-empty file sent as `name`."""
-    files = []
-    for value in form.getlist(name):
-        if isinstance(value, UploadFile):
-            data = await value.read()
-            if data:
-                files.append((value.filename or "upload", data))
-    return files
+    return form.files.get(name, [])

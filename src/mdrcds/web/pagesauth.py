@@ -22,10 +22,10 @@ from starlette.responses import Response
 from mdrcds.auth import AuthError
 from mdrcds.store import Store, StoreUnavailable
 from mdrcds.web.authn import Authentication
+from mdrcds.web.html import OPEN_USER
 
 log = logging.getLogger("mdrcds.web")
 COOKIE = "mdrcds_pages"
-OPEN_USER = "authentication off"
 
 
 class NotSignedIn(Exception):

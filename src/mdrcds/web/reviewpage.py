@@ -109,7 +109,7 @@ async def _review_input(service: Service, request: Request) -> ReviewInput:
         now = date.fromisoformat(now_text) if now_text else service.today()
     except ValueError:
         raise FormError(400, f"'now' must be a date such as 2026-11-23, not {now_text[:40]!r}") from None
-    files = await files_of(form, "file")
+    files = files_of(form, "file")
     text = text_field(form, "text", service.settings.max_body_bytes)
     sample = text_field(form, "sample", 200)
     if files:

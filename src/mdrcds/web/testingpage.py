@@ -70,7 +70,7 @@ async def run_form(service: Service, request: Request, user: str) -> Response:
         except ValueError:
             raise FormError(400, f"'now' must be a date such as 2026-11-23, not {now_text[:40]!r}") from None
         expected = parse_expected_counts(expected_text, service.rulebook)
-        uploads = [Upload(name, data) for name, data in await files_of(form, "files")]
+        uploads = [Upload(name, data) for name, data in files_of(form, "files")]
         if not uploads:
             raise FormError(400, "choose one or more files to run")
         limit = service.settings.pages_max_patients
