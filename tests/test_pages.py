@@ -1,0 +1,215 @@
+"""The pages without a browser: sign-in with a trusted issuer's JWT, cross-site posts, safe Markdown,
+the governance figures from both databases, and the CDS contract left as it was."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mdrcds.governance import Period, figures
+from mdrcds.records import FeedbackItem, InvocationRecord, IssuedCard
+from mdrcds.rulebook import Rulebook
+from mdrcds.settings import Settings, TrustedIssuer
+from mdrcds.store import Store
+from mdrcds.web.app import create_app
+from mdrcds.web.contract import openapi_document
+from mdrcds.web.html import markdown
+from service_support import SigningKey, jwks, live_service, make_keys, token
+
+ISSUER = "https://ehr.example.org"
+
+
+@dataclass
+class Live:
+    base: str
+    key: SigningKey
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    directory = tmp_path_factory.mktemp("pages")
+    keys = make_keys()
+    jwks_file = directory / "jwks.json"
+    jwks_file.write_text(json.dumps(jwks(keys)))
+    settings = Settings(
+        database_url=f"sqlite:///{directory / 'db.sqlite3'}",
+        auth="required",
+        trusted_issuers={ISSUER: TrustedIssuer(jwks_file=jwks_file)},
+        allowed_hosts=["127.0.0.1"],
+        spool_dir=directory / "spool",
+        pages=True,
+    )
+    with live_service(settings) as base:
+        yield Live(base, keys["ES384"])
+
+
+def sign_in(client: httpx.Client, live: Live, **claims: object) -> httpx.Response:
+    jwt = token(live.key, ISSUER, f"{live.base}/pages/login", sub="dr.lee", **claims)  # type: ignore[arg-type]
+    return client.post("/pages/login", data={"token": jwt})
+
+
+def test_pages_need_a_sign_in_with_a_trusted_issuers_token(live: Live) -> None:
+    with httpx.Client(base_url=live.base) as client:
+        answer = client.get("/pages/review")
+        assert answer.status_code == 303 and answer.headers["location"] == "/pages/login"
+        assert client.post("/pages/review", data={"sample": "x"}).status_code == 401
+        signed_in = sign_in(client, live)
+        assert signed_in.status_code == 303
+        cookie = signed_in.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "path=/pages" in cookie
+        page = client.get("/pages/review")
+        assert page.status_code == 200 and "dr.lee" in page.text
+        assert "script-src" not in page.headers["content-security-policy"]
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        client.get("/pages/logout")
+        assert client.get("/pages/review").status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("audience", "claims", "replay"),
+    [
+        ("/pages/other", {}, False),  # minted for another URL
+        ("/pages/login", {"lifetime": 7200}, False),  # longer than the maximum lifetime
+        ("/pages/login", {}, True),  # the same token twice
+    ],
+)
+def test_a_bad_sign_in_token_is_refused(
+    live: Live, audience: str, claims: dict[str, int], replay: bool
+) -> None:
+    lifetime = claims.get("lifetime", 300)
+    jwt = token(live.key, ISSUER, f"{live.base}{audience}", lifetime=lifetime, sub="dr.lee")
+    with httpx.Client(base_url=live.base) as client:
+        if replay:
+            assert client.post("/pages/login", data={"token": jwt}).status_code == 303
+            client.cookies.clear()
+        answer = client.post("/pages/login", data={"token": jwt})
+        assert answer.status_code == 401 and "Sign-in failed" in answer.text
+        assert client.get("/pages/review").status_code == 303
+
+
+def test_a_forged_session_cookie_is_not_a_session(live: Live) -> None:
+    with httpx.Client(base_url=live.base, cookies={"mdrcds_pages": "guessed"}) as client:
+        assert client.get("/pages/governance").status_code == 303
+
+
+def test_a_form_posted_from_another_site_is_refused(live: Live) -> None:
+    with httpx.Client(base_url=live.base) as client:
+        assert sign_in(client, live).status_code == 303
+        answer = client.post(
+            "/pages/feedback",
+            data={"service": "mdrcds-order-select", "card": "c", "outcome": "overridden", "reason": "x"},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert answer.status_code == 403
+
+
+def test_pages_are_off_by_default_and_outside_the_cds_contract(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", auth="off", spool_dir=tmp_path)
+    with live_service(settings) as base:
+        assert httpx.get(f"{base}/pages/review").status_code == 404
+    with_pages = create_app(Settings(auth="off", pages=True)).openapi()
+    assert with_pages == openapi_document()
+    assert not [path for path in with_pages["paths"] if path.startswith("/pages")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<script>alert(1)</script>",
+        '<img src=x onerror="alert(1)">',
+        "[x](javascript:alert(1))",
+        "[x](JaVaScRiPt:alert(1))",
+        "[x](vbscript:msgbox(1))",
+        "[x](data:text/html;base64,PHNjcmlwdD4=)",
+        "![x](https://tracker.example/pixel.png)",
+        '<a href="javascript:alert(1)">x</a>',
+        "<iframe src=https://evil.example></iframe>",
+        "<svg onload=alert(1)>",
+    ],
+)
+def test_the_markdown_renderer_refuses_script(text: str) -> None:
+    tags = Tags()
+    tags.feed(markdown(f"Card detail {text} end"))
+    # At most a plain https link (an image is shown as its link, never loaded); nothing that runs.
+    assert {tag for tag, _ in tags.seen} <= {"p", "a"}, tags.seen
+    for _, attrs in tags.seen:
+        assert all(name == "href" and (value or "").startswith("https://") for name, value in attrs), attrs
+
+
+class Tags(HTMLParser):
+    """Every element the rendered HTML really holds (escaped text is not an element)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.seen.append((tag, attrs))
+
+
+def test_the_markdown_renderer_keeps_what_cards_use() -> None:
+    rendered = markdown(
+        "**Evidence.** text\n\n- one\n\n1. Chen ML. [PubMed](https://pubmed.ncbi.nlm.nih.gov/1/)"
+    )
+    assert "<strong>Evidence.</strong>" in rendered and "<li>one</li>" in rendered
+    assert '<a href="https://pubmed.ncbi.nlm.nih.gov/1/">PubMed</a>' in rendered
+
+
+def test_governance_figures_from_the_database(database_url: str, rulebook: Rulebook) -> None:
+    store = Store(database_url)
+    store.migrate()
+    day = datetime(2026, 11, 10, 9, tzinfo=UTC)
+    rule, silent = "mdr1-inhibitor-with-immunotherapy", "proton-pump-inhibitor-with-checkpoint-inhibitor"
+    records = [
+        InvocationRecord(
+            id=f"call-{n}",
+            received_at=day + timedelta(days=n % 3),
+            service="mdrcds-order-select",
+            hook="order-select",
+            hook_instance=f"h{n}",
+            patient_id="p",
+            status_code=200,
+            latency_ms=1.0,
+            rulebook_version="v",
+            cards=[IssuedCard(f"card-{n}", rule, "info")],
+            silent_rule_ids=[silent] if n < 2 else [],
+        )
+        for n in range(4)
+    ]
+    records.append(
+        InvocationRecord("call-400", day, "mdrcds-order-select", "order-select", "h", None, 400, 1.0, "v")
+    )
+    store.write_invocations(records)
+    reason = {"system": "s", "code": "risk-benefit-ratio", "display": "Risk/benefit"}
+    store.write_feedback(
+        [
+            FeedbackItem("mdrcds-order-select", "card-0", "overridden", day, [], reason, "why"),
+            FeedbackItem("mdrcds-order-select", "card-1", "overridden", day + timedelta(days=8), [], reason),
+            FeedbackItem("mdrcds-order-select", "card-2", "accepted", day, ["s1"]),
+            FeedbackItem("mdrcds-order-select", "card-3", "overridden", day - timedelta(days=60), [], reason),
+        ]
+    )
+    period = Period(date(2026, 11, 1), date(2026, 12, 1))
+    try:
+        rows = store.governance(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+    finally:
+        store.dispose()
+    assert rows.invocations == {"order-select": 4}
+    table = {f.rule_id: f for f in figures(rows, rulebook, period)}
+    mdr1, ppi = table[rule], table[silent]
+    assert (mdr1.shown, mdr1.accepted, mdr1.overridden) == (4, 1, 2)
+    assert mdr1.override_rate == pytest.approx(2 / 3)
+    assert mdr1.top_reasons() == [("Risk/benefit", 2)]
+    assert (ppi.would_fire, ppi.eligible) == (2, 4) and ppi.would_fire_rate == 0.5
+    assert [(b.isoformat(), o, t) for b, o, t in mdr1.series if t] == [
+        ("2026-11-10", 1, 2),
+        ("2026-11-18", 1, 1),
+    ]
+    assert sum(t for _, _, t in mdr1.series) == 3 and len(mdr1.series) == 30
