@@ -213,3 +213,68 @@ def test_governance_figures_from_the_database(database_url: str, rulebook: Ruleb
         ("2026-11-18", 1, 1),
     ]
     assert sum(t for _, _, t in mdr1.series) == 3 and len(mdr1.series) == 30
+
+
+BODIES = [
+    (
+        "multipart/form-data; boundary=x",
+        b'--x\r\nContent-Disposition: form-data; name="text"\r\n\r\n{\r\n--x--',
+    ),
+    ("multipart/form-data; boundary=x", b"garbage without boundaries"),
+    ("multipart/form-data", b"--x\r\n"),
+    (
+        "multipart/form-data; boundary=x",
+        b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.json"\r\n\r\n\xff\xfe\x00[[[\r\n--x--\r\n',
+    ),
+    ("application/x-www-form-urlencoded", b"text=%FF%FE&hook=order-select"),
+    ("application/x-www-form-urlencoded", b"hook=no-such-hook&text=%7B%7D"),
+    ("application/x-www-form-urlencoded", b"now=yesterday&text=%7B%7D"),
+    ("application/x-www-form-urlencoded", b"sample=../../etc/passwd"),
+    ("application/x-www-form-urlencoded", b"service=mdrcds-order-select&card=c&outcome=maybe"),
+    ("application/x-www-form-urlencoded", b"service=nope&card=c&outcome=overridden&reason=x"),
+    ("application/x-www-form-urlencoded", b"service=mdrcds-order-select&card=&outcome=accepted&suggestion="),
+    ("application/x-www-form-urlencoded", b"expected=not+a+count&files=x"),
+    ("application/x-www-form-urlencoded", b"expected=no-such-rule%3A+3"),
+    ("application/json", b'{"text": "{}"}'),
+    ("text/plain", bytes(range(256))),
+    ("", b""),
+]
+
+
+@pytest.fixture(scope="module")
+def open_pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    directory = tmp_path_factory.mktemp("open-pages")
+    settings = Settings(
+        database_url=f"sqlite:///{directory / 'db.sqlite3'}", auth="off", spool_dir=directory, pages=True
+    )
+    with live_service(settings) as base:
+        yield base
+
+
+@pytest.mark.parametrize("path", ["/pages/review", "/pages/testing", "/pages/feedback"])
+def test_malformed_form_posts_get_a_page_that_says_why(open_pages: str, path: str) -> None:
+    with httpx.Client(base_url=open_pages) as client:
+        for content_type, body in BODIES:
+            headers = {"Content-Type": content_type} if content_type else {}
+            answer = client.post(path, content=body, headers=headers)
+            assert 400 <= answer.status_code < 500, (path, content_type, body[:40], answer.status_code)
+            assert answer.headers["content-type"].startswith("text/html"), (
+                content_type,
+                body[:40],
+                answer.text[:300],
+            )
+            assert "Traceback" not in answer.text and 'class="notice error"' in answer.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/pages/rules/%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "/pages/governance?days=%3Cscript%3E&rule=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "/pages/governance?days=99999999999999999999999&rule=",
+    ],
+)
+def test_hostile_addresses_are_answered_escaped(open_pages: str, path: str) -> None:
+    answer = httpx.get(f"{open_pages}{path}")
+    assert answer.status_code in (200, 404)
+    assert "<script>" not in answer.text

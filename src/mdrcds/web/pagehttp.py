@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -91,6 +92,8 @@ async def read_form(request: Request, limit: int) -> Form:
                     fields.setdefault(name, []).append(value)
     except MultiPartException as exc:
         raise FormError(400, f"the form could not be read: {exc.message}") from None
+    except HTTPException as exc:  # Starlette's answer to a body the multipart parser rejects
+        raise FormError(400, f"the form could not be read: {exc.detail}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise FormError(400, f"the form could not be read: {type(exc).__name__}") from None
     return Form(fields, files)
