@@ -42,6 +42,8 @@ FACT_RESOURCE_TYPES = frozenset(
 )
 """Resource types that can become facts; every other type is skipped without validation."""
 
+_READ_TYPES = FACT_RESOURCE_TYPES | {"OperationOutcome", "Bundle"}
+
 _BUNDLE_TYPES = {"collection", "transaction", "searchset", "batch", "transaction-response", "batch-response"}
 
 
@@ -52,7 +54,7 @@ class Resource:
     from the raw bytes, and `json` decodes the whole resource only for those that can become facts.
     """
 
-    __slots__ = ("_json", "_raw", "full_url", "position", "resource_type", "where")
+    __slots__ = ("_code", "_json", "_place", "_raw", "full_url", "position", "resource_type")
 
     def __init__(
         self,
@@ -65,9 +67,18 @@ class Resource:
         self.resource_type = resource_type
         self.full_url = full_url
         self.position = 0  # index among the input's kept resources, for a name when there is no id
-        self.where = "resource"  # where the input held it (prefetch.conditions.entry[3]), for errors
+        # Where the input held it: (source, container path, entry index), formatted only when asked.
+        self._place: tuple[str, str, int | None] = ("", "resource", None)
         self._raw = raw
         self._json = json
+        self._code: bytes | None = None
+
+    @property
+    def where(self) -> str:
+        """Where the input held the resource ('request: prefetch.conditions.entry[3]'), for errors."""
+        source, path, index = self._place
+        place = path if index is None else f"{path}.entry[{index}]"
+        return f"{source}: {place}" if source else place
 
     @property
     def json(self) -> JsonObject:
@@ -81,14 +92,25 @@ class Resource:
             self._raw = None
         return self._json
 
+    def code_key(self) -> bytes | None:
+        """The raw JSON of the resource's `code` element (b'null' when absent), read without decoding
+        the rest; None once the resource is decoded. Equal keys are equal codes, so a caller may
+        remember what a key classified to."""
+        if self._json is not None or self._raw is None:
+            return None
+        if self._code is None:
+            try:
+                self._code = bytes(_CODE_RAW_DECODER.decode(self._raw).code)
+            except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError) as exc:
+                raise InputFormatError(f"{self.where}: not valid JSON ({_reason(exc)})") from None
+        return self._code
+
     def peek_code(self) -> Any:
         """The resource's `code` element, read without decoding the rest of the resource."""
-        if self._json is not None or self._raw is None:
+        key = self.code_key()
+        if key is None:
             return self.json.get("code")
-        try:
-            return _CODE_DECODER.decode(self._raw).code
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError) as exc:
-            raise InputFormatError(f"{self.where}: not valid JSON ({_reason(exc)})") from None
+        return _loads(key, self.where)
 
     def may_match(self, pattern: re.Pattern[bytes]) -> bool:
         """False only when the raw JSON has no match for the pattern (True once decoded)."""
@@ -125,8 +147,8 @@ def _reason(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:200]
 
 
-class _CodeOnly(msgspec.Struct):
-    code: Any = None
+class _RawCode(msgspec.Struct):
+    code: msgspec.Raw = msgspec.Raw(b"null")
 
 
 class _SubjectOnly(msgspec.Struct):
@@ -163,22 +185,27 @@ class _RawDocument(msgspec.Struct):
     entry: list[_RawEntry] | None = None
 
 
-_CODE_DECODER = msgspec.json.Decoder(_CodeOnly)
+_CODE_RAW_DECODER = msgspec.json.Decoder(_RawCode)
 _SUBJECT_DECODER = msgspec.json.Decoder(_SubjectOnly)
 _PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 _BUNDLE_DECODER = msgspec.json.Decoder(_RawBundle)
 _DOCUMENT_DECODER = msgspec.json.Decoder(_RawDocument)
 _RESOURCE_TYPE = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]+)"')
+_LEADING_TYPE = re.compile(rb'\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
 
 
-def _sniff_type(raw: bytes) -> str | None:
+def _sniff_type(raw: bytes | msgspec.Raw) -> str | None:
     """The resourceType of raw resource JSON without decoding it; None when that cannot be sure.
 
     The first "resourceType" key is the resource's own only if no other object opens before it
     (a contained or nested resource would); otherwise the caller decodes the resource to find out.
+    Takes a `msgspec.Raw` view too, so a skipped entry is never copied.
     """
+    head = _LEADING_TYPE.match(raw)
+    if head is not None:  # the usual shape: resourceType is the object's first key
+        return head.group(1).decode()
     match = _RESOURCE_TYPE.search(raw)
-    if match is None or raw.count(b"{", 0, match.start()) != 1:
+    if match is None or bytes(memoryview(raw)[: match.start()]).count(b"{") != 1:
         return None
     return match.group(1).decode()
 
@@ -426,8 +453,8 @@ def _hook_request(hook: object, hook_instance: object, context: object, source: 
     return fhir_input
 
 
-def _keep(fhir_input: FhirInput, resource: Resource, path: str) -> bool:
-    resource.where = f"{fhir_input.source}: {path}"
+def _keep(fhir_input: FhirInput, resource: Resource, path: str, index: int | None = None) -> bool:
+    resource._place = (fhir_input.source, path, index)
     if resource.resource_type == "OperationOutcome":
         fhir_input.operation_outcomes.append(path)
     elif resource.resource_type in FACT_RESOURCE_TYPES:
@@ -470,11 +497,17 @@ def _add_raw(fhir_input: FhirInput, raw: bytes, source: str, where: str) -> None
 def _add_raw_entries(fhir_input: FhirInput, bundle: Any, source: str, where: str) -> None:
     if not isinstance(bundle.type, str) or bundle.type not in _BUNDLE_TYPES:
         raise InputFormatError(f"{source}: {where} is a Bundle of unsupported type {bundle.type!r}")
+    skipped = fhir_input.skipped
     for index, entry in enumerate(bundle.entry or []):
-        raw = bytes(entry.resource)
+        view = entry.resource
+        resource_type = _sniff_type(view)
+        if resource_type is not None and resource_type not in _READ_TYPES:
+            # Most of a record (claims, encounters) is skipped: counted, never copied or decoded.
+            skipped[resource_type] = skipped.get(resource_type, 0) + 1
+            continue
+        raw = bytes(view)
         if raw == b"null":
             continue
-        resource_type = _sniff_type(raw)
         full_url = entry.fullUrl if isinstance(entry.fullUrl, str) else None
         if resource_type is None:
             item = _loads(raw, f"{source}: {where}.entry[{index}]")
@@ -486,7 +519,7 @@ def _add_raw_entries(fhir_input: FhirInput, bundle: Any, source: str, where: str
                 f"{where}.entry[{index}]",
             )
         else:
-            _keep(fhir_input, Resource(resource_type, raw=raw, full_url=full_url), f"{where}.entry[{index}]")
+            _keep(fhir_input, Resource(resource_type, raw=raw, full_url=full_url), where, index)
 
 
 def _flatten(resource: JsonObject, source: str, where: str) -> Iterator[tuple[JsonObject, str | None, str]]:

@@ -187,6 +187,27 @@ class Terminology:
             for applies_to, names in self._by_name.items()
             if names
         }
+        self._unclassified: dict[str, set[bytes]] = {kind: set() for kind in kinds}
+
+    UNCLASSIFIED_CAPACITY = 100_000
+    """Most raw codes remembered per kind as classifying to nothing (about 20 MB at most)."""
+
+    def known_unclassified(self, applies_to: str, code_key: bytes) -> bool:
+        """True when this raw `code` JSON was seen before and classified to no value set."""
+        seen = self._unclassified.get(applies_to)
+        return seen is not None and code_key in seen
+
+    def remember_unclassified(self, applies_to: str, code_key: bytes) -> None:
+        """Remember that this raw `code` JSON classifies to nothing. A record repeats its codes (the
+        same procedure on every visit), and a population repeats them again, so most coded resources
+        are then dismissed by one set lookup. Only the negative answer is kept: it depends on the code
+        alone, while a positive one is still checked against its resource's context."""
+        seen = self._unclassified.get(applies_to)
+        if seen is None:
+            return
+        if len(seen) >= self.UNCLASSIFIED_CAPACITY:
+            seen.clear()
+        seen.add(code_key)
 
     def classify(self, concept: Concept, applies_to: str) -> list[ClassMatch]:
         """Every value set of kind `applies_to` the concept belongs to, codes before names.

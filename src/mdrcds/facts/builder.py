@@ -315,10 +315,15 @@ class _Builder:
         pattern = self.code_patterns[kind]
         if pattern is not None and not wrapped.may_match(pattern):
             return  # classified by code only, and none of the codes occurs in the raw JSON
+        key = wrapped.code_key()
+        if key is not None and self.terminology.known_unclassified(kind, key):
+            return
         concept = concept_of(wrapped.peek_code())
         if concept is None:
             return
         matches = self.terminology.classify(concept, kind)
+        if not matches and key is not None:
+            self.terminology.remember_unclassified(kind, key)
         if matches and kind in ("condition", "procedure"):
             resource_json = wrapped.json
             matches = [m for m in matches if not in_other_context(concept, m.member.names(), resource_json)]
