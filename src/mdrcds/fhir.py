@@ -117,11 +117,6 @@ class Resource:
         raw = self._raw
         return raw is None or pattern.search(raw) is not None
 
-    def may_contain(self, tokens: frozenset[bytes]) -> bool:
-        """False only when the raw JSON holds none of the byte strings (True once decoded)."""
-        raw = self._raw
-        return raw is None or any(token in raw for token in tokens)
-
     def reference(self) -> str:
         """'Type/id'; the Bundle fullUrl, or a positional name, when the resource has no id."""
         resource_id = self.json.get("id")
@@ -498,9 +493,11 @@ def _add_raw_entries(fhir_input: FhirInput, bundle: Any, source: str, where: str
     if not isinstance(bundle.type, str) or bundle.type not in _BUNDLE_TYPES:
         raise InputFormatError(f"{source}: {where} is a Bundle of unsupported type {bundle.type!r}")
     skipped = fhir_input.skipped
+    leading = _LEADING_TYPE.match  # the usual shape, tried inline: this loop runs once per entry
     for index, entry in enumerate(bundle.entry or []):
         view = entry.resource
-        resource_type = _sniff_type(view)
+        head = leading(view)
+        resource_type = head.group(1).decode() if head is not None else _sniff_type(view)
         if resource_type is not None and resource_type not in _READ_TYPES:
             # Most of a record (claims, encounters) is skipped: counted, never copied or decoded.
             skipped[resource_type] = skipped.get(resource_type, 0) + 1

@@ -312,12 +312,15 @@ class _Builder:
     # -- conditions, observations, procedures ------------------------------------------------------
 
     def _add_coded(self, wrapped: Resource, kind: str) -> None:
-        pattern = self.code_patterns[kind]
-        if pattern is not None and not wrapped.may_match(pattern):
-            return  # classified by code only, and none of the codes occurs in the raw JSON
         key = wrapped.code_key()
-        if key is not None and self.terminology.known_unclassified(kind, key):
-            return
+        if key is not None:
+            if self.terminology.known_unclassified(kind, key):
+                return
+            pattern = self.code_patterns[kind]
+            if pattern is not None and pattern.search(key) is None:
+                # Classified by code only, and none of the value sets' codes occurs in this `code`.
+                self.terminology.remember_unclassified(kind, key)
+                return
         concept = concept_of(wrapped.peek_code())
         if concept is None:
             return
