@@ -188,6 +188,7 @@ class Terminology:
             if names
         }
         self._unclassified: dict[str, set[bytes]] = {kind: set() for kind in kinds}
+        self._classified: dict[tuple[Concept, str], tuple[ClassMatch, ...]] = {}
 
     UNCLASSIFIED_CAPACITY = 100_000
     """Most raw codes remembered per kind as classifying to nothing (about 20 MB at most)."""
@@ -213,7 +214,21 @@ class Terminology:
         """Every value set of kind `applies_to` the concept belongs to, codes before names.
 
         A member found by code is not reported again by name. Results are in a stable order.
+        The answer depends on the concept alone, so it is remembered: records and populations repeat
+        the same drugs, conditions and observations.
         """
+        key = (concept, applies_to)
+        cached = self._classified.get(key)
+        if cached is None:
+            if len(self._classified) >= self.CLASSIFIED_CAPACITY:
+                self._classified.clear()
+            cached = self._classified[key] = tuple(self._classify(concept, applies_to))
+        return list(cached)
+
+    CLASSIFIED_CAPACITY = 100_000
+    """Most concepts whose classification is remembered."""
+
+    def _classify(self, concept: Concept, applies_to: str) -> list[ClassMatch]:
         found: dict[tuple[str, str], ClassMatch] = {}
         for system, code, _ in concept.codings:
             short = system_short_name(system)
