@@ -43,7 +43,7 @@ from mdrcds.store import Store, StoreUnavailable
 from mdrcds.web.authn import Authentication, Rejected, TokenLedger
 from mdrcds.web.body import TooLarge, read_body
 from mdrcds.web.callstate import CallState
-from mdrcds.web.evaluation import EngineThread
+from mdrcds.web.evaluation import Attempt, EngineThread
 from mdrcds.web.fallback import fetch_missing, missing_keys
 from mdrcds.web.headers import SecurityHeaders
 from mdrcds.web.logs import configure_json_logging
@@ -135,16 +135,15 @@ class Service:
         self.authenticate(request)
         body = await self.body(request)
         try:
-            fhir_input = await self.engine_thread.run(lambda: self.read(body, service))
+            # One trip to the engine thread reads and, when the prefetch is complete, evaluates too.
+            fhir_input, attempt = await self.engine_thread.run(
+                lambda: self.read_and_evaluate(body, service, state)
+            )
         except RequestError as exc:
             return operation_outcome(400, "invalid", str(exc), exc.field)
         except InputFormatError as exc:
             return operation_outcome(400, "invalid", str(exc))
-        state.fhir_input = fhir_input
-        patient = fhir_input.context.get("patientId")
-        state.patient = patient if isinstance(patient, str) else None
-        state.missing = missing_keys(fhir_input)
-        if state.missing:
+        if attempt is None:  # prefetch keys are missing: fetch them, then evaluate
             if fhir_input.fhir_server is None:
                 return operation_outcome(
                     412,
@@ -159,8 +158,11 @@ class Service:
             except (FhirServerError, InputFormatError) as exc:
                 return operation_outcome(412, "processing", f"FHIR server fallback: {exc}")
             state.fetched = list(state.missing)
+            attempt = await self.engine_thread.run(
+                lambda: Attempt.of(lambda: self.evaluate(fhir_input, state))
+            )
         try:
-            evaluation = await self.engine_thread.run(lambda: self.evaluate(fhir_input, state))
+            evaluation = attempt.result()
         except FhirValidationError as exc:
             expression = exc.resource_type if exc.path in ("", "$") else f"{exc.resource_type}.{exc.path}"
             return operation_outcome(422, "invalid", str(exc), expression)
@@ -177,6 +179,20 @@ class Service:
         for card in evaluation.cards:
             self.metrics.cards.labels(rule_of(card), card["indicator"]).inc()
         return Response(orjson.dumps(evaluation.response()), media_type="application/json")
+
+    def read_and_evaluate(
+        self, body: bytes, service: CdsService, state: CallState
+    ) -> tuple[FhirInput, Attempt[Evaluation] | None]:
+        """Read the request; evaluate it at once unless prefetch keys are missing (engine thread).
+        Reading errors raise; the evaluation's outcome, error included, is returned."""
+        fhir_input = self.read(body, service)
+        state.fhir_input = fhir_input
+        patient = fhir_input.context.get("patientId")
+        state.patient = patient if isinstance(patient, str) else None
+        state.missing = missing_keys(fhir_input)
+        if state.missing:
+            return fhir_input, None
+        return fhir_input, Attempt.of(lambda: self.evaluate(fhir_input, state))
 
     def read(self, body: bytes, service: CdsService) -> FhirInput:
         """Parse and check the request; drop what the service did not ask for (engine thread)."""

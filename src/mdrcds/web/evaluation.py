@@ -11,9 +11,32 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar, cast
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Attempt(Generic[T]):
+    """The outcome of some work, value or exception, carried back from the engine thread so that a
+    caller can tell the failures of two steps done in one trip apart."""
+
+    value: T | None = None
+    error: Exception | None = None
+
+    @classmethod
+    def of(cls, work: Callable[[], T]) -> Attempt[T]:
+        try:
+            return cls(value=work())
+        except Exception as exc:
+            return cls(error=exc)
+
+    def result(self) -> T:
+        """The value, or the exception raised again."""
+        if self.error is not None:
+            raise self.error
+        return cast(T, self.value)
 
 
 class EngineThread:
