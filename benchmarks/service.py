@@ -7,7 +7,7 @@ over loopback HTTP from 1 or 8 client processes. Each request is the golden MDR1
 (one card) plus N generated resources in its prefetch (N = 10, 100, 1000), mostly unrelated to any
 rule, as a real record is. Prints p50/p99 latency and calls per second for each, the floor
 (benchmarks/floor_app.py: a bare FastAPI app that only parses the body, served the same way) and
-mdrcds/floor, then the server's RSS
+mdrcds/floor, then the server's RSS (with --workers N, the first process's: uvicorn's supervisor)
 after call 1,000 and after call 10,000 of a 100-resource run at 8 clients.
 """
 
@@ -143,9 +143,9 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def start_server(workdir: Path, floor: bool = False) -> tuple[subprocess.Popen[bytes], str]:
-    """`mdrcds serve` with one worker on a free loopback port, once it answers; with `floor`, the bare
-    FastAPI app of benchmarks/floor_app.py under uvicorn instead."""
+def start_server(workdir: Path, floor: bool = False, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
+    """`mdrcds serve` with `workers` worker processes on a free loopback port, once it answers; with
+    `floor`, the bare FastAPI app of benchmarks/floor_app.py under uvicorn instead."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -156,7 +156,10 @@ def start_server(workdir: Path, floor: bool = False) -> tuple[subprocess.Popen[b
         "MDRCDS_DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
         "MDRCDS_SPOOL_DIR": str(workdir / "spool"),
     }
-    command = [str(Path(sys.executable).parent / "mdrcds"), "serve", "--port", str(port)]
+    command = [
+        str(Path(sys.executable).parent / "mdrcds"),
+        *("serve", "--port", str(port), "--workers", str(workers)),
+    ]
     if floor:
         command = [
             sys.executable,
@@ -167,6 +170,8 @@ def start_server(workdir: Path, floor: bool = False) -> tuple[subprocess.Popen[b
             str(port),
             "--log-level",
             "warning",
+            "--workers",
+            str(workers),
         ]
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent)
     server = subprocess.Popen(
@@ -189,9 +194,11 @@ def main() -> None:
         "--calls", type=int, default=2000, help="calls per configuration (1000-resource: a tenth)"
     )
     parser.add_argument("--rss-calls", type=int, default=10000)
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes (floor too)")
     args = parser.parse_args()
     print(
-        f"python {platform.python_version()}, {os.cpu_count()} CPUs; server: mdrcds serve, 1 worker, SQLite"
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs; server: mdrcds serve, "
+        f"{args.workers} worker(s), SQLite"
     )
     print(
         f"{'prefetch':>8} {'clients':>7} {'calls':>6} {'p50 ms':>7} {'p99 ms':>7} {'calls/s':>8} "
@@ -200,7 +207,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mdrcds-bench-") as scratch, ProcessPoolExecutor(8) as pool:
         workdir = Path(scratch)
         rates: dict[tuple[int, int], float] = {}
-        floor, floor_base = start_server(workdir / "floor", floor=True)
+        floor, floor_base = start_server(workdir / "floor", floor=True, workers=args.workers)
         try:
             for resources in (10, 100, 1000):
                 body = json.dumps(request_with(resources)).encode()
@@ -212,7 +219,7 @@ def main() -> None:
         finally:
             floor.terminate()
             floor.wait(timeout=30)
-        server, base = start_server(workdir / "latency")
+        server, base = start_server(workdir / "latency", workers=args.workers)
         try:
             for resources in (10, 100, 1000):
                 body = json.dumps(request_with(resources)).encode()
@@ -230,7 +237,7 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-        server, base = start_server(workdir / "rss")
+        server, base = start_server(workdir / "rss", workers=args.workers)
         try:
             body = json.dumps(request_with(100)).encode()
             load(pool, base, body, 1000, 8)
