@@ -89,6 +89,57 @@ def test_unusable_input_names_the_problem(data: bytes, message: str) -> None:
             read_input(orjson.loads(data), source="x.json")
 
 
+CLAIM = b'{"resourceType": "Claim", "id": "c", "total": {"value": %s}}'
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            b'{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": %s}]}'
+            % (CLAIM % b"1e400"),
+            "a number out of range",
+        ),
+        (
+            b'{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": %s}]}'
+            % (CLAIM % (b"1" * 30)),
+            "an integer out of range",
+        ),
+        (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+        (b'{"resourceType": "Patient", "name": "\xff"}', "invalid UTF-8"),
+        (b'{"resourceType": "Patient"} {"resourceType": "Patient"}', "not valid JSON"),
+        (b"", "not valid JSON"),
+        (
+            b'{"resourceType": "Bundle", "type": "collection", "entry": {"resource": {}}}',
+            "entry must be an array",
+        ),
+        (b'{"resourceType": "Bundle", "type": "collection", "entry": [5]}', r"entry\[0\] must be an object"),
+        (
+            b'{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": 5}]}',
+            "has no resourceType",
+        ),
+        (b'{"hook": "patient-view", "context": {}, "prefetch": [1]}', "prefetch must be a JSON object"),
+        (
+            b'{"hook": "patient-view", "context": {}, "prefetch": {"p": "x"}}',
+            "must be a FHIR resource, a Bundle or null",
+        ),
+    ],
+)
+def test_bytes_the_parser_refuses_are_named(data: bytes, message: str) -> None:
+    # Anywhere in the record, skipped resource types included: the whole input is one parse.
+    with pytest.raises(InputFormatError, match=message):
+        read_bytes(data, source="x.json")
+
+
+def test_the_first_resource_type_key_decides_what_is_read() -> None:
+    # A duplicated key: the type used to skip or keep a resource is the first, as a streaming reader
+    # sees it; the resource is then never converted, so no second reading can disagree with it.
+    twice = b'{"resourceType": "Claim", "id": "c", "resourceType": "MedicationRequest"}'
+    data = b'{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": %s}]}' % twice
+    fhir_input = read_bytes(data)
+    assert fhir_input.resources == [] and fhir_input.skipped == {"Claim": 1}
+
+
 def test_validation_error_names_type_id_and_path() -> None:
     bad = medication_request("m1", "active", code="11170", authoredOn="2026-13-45")
     with pytest.raises(FhirValidationError) as raised:

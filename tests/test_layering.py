@@ -14,6 +14,7 @@ OWNERS = {
     "fhir.resources": {"fhir"},
     "durable": {"engine"},
     "msgspec": {"fhir"},
+    "simdjson": {"fhir"},
     "sqlmodel": {"store", "tables"},
     "sqlalchemy": {"store", "tables"},
     "alembic": {"store"},

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import msgspec
 import orjson
 import pydantic
+import simdjson
 
 from mdrcds.errors import FhirValidationError, InputFormatError
 
@@ -50,17 +51,18 @@ _BUNDLE_TYPES = {"collection", "transaction", "searchset", "batch", "transaction
 class Resource:
     """One FHIR resource, decoded lazily: its JSON object is built only when asked for.
 
-    A record's hundreds of Observations are mostly irrelevant; `peek_code` reads just their `code`
-    from the raw bytes, and `json` decodes the whole resource only for those that can become facts.
+    Read from raw JSON, a resource is a view into the parsed document (a simdjson node): a record's
+    hundreds of Observations are mostly irrelevant, `peek_code` converts just their `code`, and `json`
+    converts the whole resource only for those that can become facts.
     """
 
-    __slots__ = ("_code", "_json", "_place", "_raw", "full_url", "position", "resource_type")
+    __slots__ = ("_json", "_node", "_place", "full_url", "position", "resource_type")
 
     def __init__(
         self,
         resource_type: str,
         *,
-        raw: bytes | None = None,
+        node: Any = None,
         json: JsonObject | None = None,
         full_url: str | None = None,
     ) -> None:
@@ -69,9 +71,8 @@ class Resource:
         self.position = 0  # index among the input's kept resources, for a name when there is no id
         # Where the input held it: (source, container path, entry index), formatted only when asked.
         self._place: tuple[str, str, int | None] = ("", "resource", None)
-        self._raw = raw
+        self._node = node
         self._json = json
-        self._code: bytes | None = None
 
     @property
     def where(self) -> str:
@@ -84,38 +85,35 @@ class Resource:
     def json(self) -> JsonObject:
         """The resource as a JSON object."""
         if self._json is None:
-            assert self._raw is not None
-            decoded = _loads(self._raw, self.where)
-            if not isinstance(decoded, dict):
-                raise InputFormatError(f"{self.where}: a resource must be a JSON object")
-            self._json = decoded
-            self._raw = None
+            self._json = _plain(self._node)
+            self._node = None
         return self._json
 
     def code_key(self) -> bytes | None:
-        """The raw JSON of the resource's `code` element (b'null' when absent), read without decoding
-        the rest; None once the resource is decoded. Equal keys are equal codes, so a caller may
-        remember what a key classified to."""
-        if self._json is not None or self._raw is None:
+        """The minified JSON of the resource's `code` element (b'null' when absent), read without
+        converting the rest; None once the resource is converted. Equal keys are equal codes, so a
+        caller may remember what a key classified to."""
+        if self._node is None:
             return None
-        if self._code is None:
-            try:
-                self._code = bytes(_CODE_RAW_DECODER.decode(self._raw).code)
-            except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError) as exc:
-                raise InputFormatError(f"{self.where}: not valid JSON ({_reason(exc)})") from None
-        return self._code
+        return _minified(self._node.get("code"))
 
     def peek_code(self) -> Any:
-        """The resource's `code` element, read without decoding the rest of the resource."""
-        key = self.code_key()
-        if key is None:
+        """The resource's `code` element, read without converting the rest of the resource."""
+        if self._node is None:
             return self.json.get("code")
-        return _loads(key, self.where)
+        return _plain(self._node.get("code"))
+
+    def element(self, name: str) -> Any:
+        """One top-level element, converted alone (the whole resource when already converted)."""
+        if self._node is None:
+            return self.json.get(name)
+        return _plain(self._node.get(name))
 
     def may_match(self, pattern: re.Pattern[bytes]) -> bool:
-        """False only when the raw JSON has no match for the pattern (True once decoded)."""
-        raw = self._raw
-        return raw is None or pattern.search(raw) is not None
+        """False only when the resource's minified JSON has no match for the pattern (True once
+        converted)."""
+        node = self._node
+        return node is None or pattern.search(_minified(node)) is not None
 
     def reference(self) -> str:
         """'Type/id'; the Bundle fullUrl, or a positional name, when the resource has no id."""
@@ -125,84 +123,47 @@ class Resource:
         return self.full_url or f"{self.resource_type}/#{self.position}"
 
 
-def _loads(raw: bytes, where: str) -> Any:
-    """orjson.loads, with every way raw bytes can fail (bad UTF-8, nesting, numbers out of range)
-    reported as an InputFormatError naming where the bytes were."""
+def _plain(node: Any) -> Any:
+    """A parsed node as plain Python data (dict, list, str, number, bool, None)."""
+    if isinstance(node, simdjson.Object):
+        return node.as_dict()
+    if isinstance(node, simdjson.Array):
+        return node.as_list()
+    return node
+
+
+def _minified(node: Any) -> bytes:
+    if isinstance(node, simdjson.Object | simdjson.Array):
+        mini: bytes | str = node.mini  # bytes at run time; the package's stub says str
+        return mini if isinstance(mini, bytes) else mini.encode()
+    return orjson.dumps(node)
+
+
+def _parse(raw: bytes, where: str) -> Any:
+    """Parse JSON into simdjson nodes, with a parser of its own (the nodes stay valid as long as they
+    are referenced). Every way bytes can fail (bad UTF-8, nesting, numbers out of range, a trailing
+    byte) is an InputFormatError naming where the bytes were."""
     try:
-        return orjson.loads(raw)
-    except (orjson.JSONDecodeError, RecursionError, UnicodeDecodeError) as exc:
-        raise InputFormatError(f"{where}: not valid JSON ({_reason(exc)})") from None
+        return simdjson.Parser().parse(raw)
+    except (ValueError, RuntimeError, UnicodeDecodeError) as exc:
+        raise InputFormatError(f"{where}: not valid JSON ({_simdjson_reason(exc)})") from None
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    if isinstance(exc, UnicodeDecodeError):
-        return "invalid UTF-8"
-    return str(exc).splitlines()[0][:200]
+def _simdjson_reason(exc: BaseException) -> str:
+    text = str(exc)
+    for code, reason in (
+        ("DEPTH_ERROR", "nested too deeply"),
+        ("UTF8_ERROR", "invalid UTF-8"),
+        ("NUMBER_ERROR", "a number out of range"),
+        ("BIGINT_ERROR", "an integer out of range"),
+        ("EMPTY", "empty"),
+    ):
+        if code in text:
+            return reason
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-class _RawCode(msgspec.Struct):
-    code: msgspec.Raw = msgspec.Raw(b"null")
-
-
-class _SubjectOnly(msgspec.Struct):
-    id: Any = None
-    subject: Any = None
-    patient: Any = None
-
-
-_RAW_NULL = msgspec.Raw(b"null")
-
-
-class _RawEntry(msgspec.Struct):
-    resource: msgspec.Raw = _RAW_NULL
-    fullUrl: Any = None
-
-
-class _RawBundle(msgspec.Struct):
-    resourceType: Any = None
-    type: Any = None
-    entry: list[_RawEntry] | None = None
-
-
-class _RawDocument(msgspec.Struct):
-    """The top level of any input: a hook request's fields and a Bundle's, all optional."""
-
-    hook: Any = None
-    hookInstance: Any = None
-    context: Any = None
-    prefetch: dict[str, msgspec.Raw] | None = None
-    fhirServer: Any = None
-    fhirAuthorization: Any = None
-    resourceType: Any = None
-    type: Any = None
-    entry: list[_RawEntry] | None = None
-
-
-_CODE_RAW_DECODER = msgspec.json.Decoder(_RawCode)
-_SUBJECT_DECODER = msgspec.json.Decoder(_SubjectOnly)
 _PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
-_BUNDLE_DECODER = msgspec.json.Decoder(_RawBundle)
-_DOCUMENT_DECODER = msgspec.json.Decoder(_RawDocument)
-_RESOURCE_TYPE = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]+)"')
-_LEADING_TYPE = re.compile(rb'\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
-
-
-def _sniff_type(raw: bytes | msgspec.Raw) -> str | None:
-    """The resourceType of raw resource JSON without decoding it; None when that cannot be sure.
-
-    The first "resourceType" key is the resource's own only if no other object opens before it
-    (a contained or nested resource would); otherwise the caller decodes the resource to find out.
-    Takes a `msgspec.Raw` view too, so a skipped entry is never copied.
-    """
-    head = _LEADING_TYPE.match(raw)
-    if head is not None:  # the usual shape: resourceType is the object's first key
-        return head.group(1).decode()
-    match = _RESOURCE_TYPE.search(raw)
-    if match is None or bytes(memoryview(raw)[: match.start()]).count(b"{") != 1:
-        return None
-    return match.group(1).decode()
 
 
 @dataclass
@@ -247,35 +208,46 @@ def read_bytes(
 ) -> FhirInput:
     """Read raw JSON: a CDS Hooks request, a FHIR Bundle or a single FHIR resource.
 
-    The fast path: Bundle entries and prefetch values stay raw bytes until a resource turns out to
-    be needed (see `Resource`). Same results and errors as `read_input` on the parsed document.
+    The fast path: one simdjson parse of the whole input; Bundle entries and prefetch values stay
+    parsed nodes until a resource turns out to be needed (see `Resource`), and resource types that
+    no rule reads are counted without being converted. Same results and errors as `read_input` on
+    the parsed document.
     """
     raw = data.encode() if isinstance(data, str) else data
-    try:
-        document = _DOCUMENT_DECODER.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise InputFormatError(f"{source}: not a CDS Hooks request or FHIR resource ({exc})") from None
-    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
-        raise InputFormatError(f"{source}: not valid JSON ({_reason(exc)})") from None
-    if document.hook is not None:
-        fhir_input = _hook_request(document.hook, document.hookInstance, document.context, source)
-        fhir_input.fhir_server = document.fhirServer
-        fhir_input.fhir_authorization = document.fhirAuthorization
-        for key, value in (document.prefetch or {}).items():
+    document = _parse(raw, source)
+    if not isinstance(document, simdjson.Object):
+        kind = "an array" if isinstance(document, simdjson.Array) else type(document).__name__
+        raise InputFormatError(
+            f"{source}: not a CDS Hooks request or FHIR resource (a JSON object), got {kind}"
+        )
+    hook = document.get("hook")
+    if hook is not None:
+        fhir_input = _hook_request(
+            _plain(hook), _plain(document.get("hookInstance")), _plain(document.get("context")), source
+        )
+        fhir_input.fhir_server = _plain(document.get("fhirServer"))
+        fhir_input.fhir_authorization = _plain(document.get("fhirAuthorization"))
+        prefetch = document.get("prefetch")
+        if prefetch is None:
+            return fhir_input
+        if not isinstance(prefetch, simdjson.Object):
+            raise InputFormatError(f"{source}: prefetch must be a JSON object")
+        for key in list(prefetch):
             fhir_input.prefetch_keys.append(key)
-            raw_value = bytes(value).strip()
-            if raw_value != b"null":
-                _add_raw(fhir_input, raw_value, source, f"prefetch.{key}")
+            value = prefetch.get(key)
+            if value is not None:
+                _add_node(fhir_input, value, source, f"prefetch.{key}")
         return fhir_input
-    if document.resourceType is None:
+    resource_type = document.get("resourceType")
+    if resource_type is None:
         raise InputFormatError(
             f"{source}: neither a CDS Hooks request (no 'hook') nor a FHIR resource (no 'resourceType')"
         )
     fhir_input = FhirInput(source=source, hook=_known_hook(default_hook, source, "--hook"))
-    if document.resourceType == "Bundle":
-        _add_raw_entries(fhir_input, document, source, "$")
+    if resource_type == "Bundle":
+        _add_node_entries(fhir_input, document, source, "$")
     else:
-        _add(fhir_input, _loads(raw, source), source, "$")
+        _add(fhir_input, document.as_dict(), source, "$")
     _mark_bundle_drafts(fhir_input)
     return fhir_input
 
@@ -380,17 +352,10 @@ def _prefetch_key(where: str) -> str | None:
 
 
 def _same_patient(resource: Resource, patient_id: str) -> bool:
-    if resource._json is not None or resource._raw is None:
-        data = resource.json
-        found = _SubjectOnly(data.get("id"), data.get("subject"), data.get("patient"))
-    else:
-        try:
-            found = _SUBJECT_DECODER.decode(resource._raw)
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError) as exc:
-            raise InputFormatError(f"{resource.where}: not valid JSON ({_reason(exc)})") from None
     if resource.resource_type == "Patient":
-        return not isinstance(found.id, str) or found.id == patient_id
-    for reference in (found.subject, found.patient):
+        found_id = resource.element("id")
+        return not isinstance(found_id, str) or found_id == patient_id
+    for reference in (resource.element("subject"), resource.element("patient")):
         if isinstance(reference, dict) and isinstance(reference.get("reference"), str):
             match = _PATIENT_REFERENCE.search(reference["reference"])
             if match and match.group(1) != patient_id:
@@ -403,7 +368,7 @@ def add_fetched(fhir_input: FhirInput, data: bytes, *, where: str) -> None:
 
     `where` names it in error messages and OperationOutcome paths (e.g. 'prefetch.conditions').
     """
-    _add_raw(fhir_input, data.strip(), fhir_input.source, where)
+    _add_node(fhir_input, _parse(data, f"{fhir_input.source}: {where}"), fhir_input.source, where)
 
 
 def _known_hook(hook: object, source: str, where: str) -> str:
@@ -471,52 +436,47 @@ def _add(fhir_input: FhirInput, resource: JsonObject, source: str, where: str) -
     return added
 
 
-def _add_raw(fhir_input: FhirInput, raw: bytes, source: str, where: str) -> None:
-    """Add a raw resource (or a raw Bundle's entries) to the input."""
-    resource_type = _sniff_type(raw)
-    if resource_type is None:
-        parsed = _loads(raw, f"{source}: {where}")
-        if not isinstance(parsed, dict):
-            raise InputFormatError(f"{source}: {where} must be a FHIR resource, a Bundle or null")
-        _add(fhir_input, parsed, source, where)
-    elif resource_type == "Bundle":
-        try:
-            bundle = _BUNDLE_DECODER.decode(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise InputFormatError(f"{source}: {where} is not a valid Bundle ({exc})") from None
-        _add_raw_entries(fhir_input, bundle, source, where)
+def _add_node(fhir_input: FhirInput, node: Any, source: str, where: str) -> None:
+    """Add a parsed resource (or a Bundle's entries) to the input."""
+    if not isinstance(node, simdjson.Object):
+        raise InputFormatError(f"{source}: {where} must be a FHIR resource, a Bundle or null")
+    resource_type = node.get("resourceType")
+    if resource_type == "Bundle":
+        _add_node_entries(fhir_input, node, source, where)
+    elif isinstance(resource_type, str):
+        _keep(fhir_input, Resource(resource_type, node=node), where)
     else:
-        _keep(fhir_input, Resource(resource_type, raw=raw), where)
+        _add(fhir_input, node.as_dict(), source, where)  # names the missing resourceType
 
 
-def _add_raw_entries(fhir_input: FhirInput, bundle: Any, source: str, where: str) -> None:
-    if not isinstance(bundle.type, str) or bundle.type not in _BUNDLE_TYPES:
-        raise InputFormatError(f"{source}: {where} is a Bundle of unsupported type {bundle.type!r}")
+def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: str) -> None:
+    bundle_type = bundle.get("type")
+    if not isinstance(bundle_type, str) or bundle_type not in _BUNDLE_TYPES:
+        raise InputFormatError(f"{source}: {where} is a Bundle of unsupported type {_plain(bundle_type)!r}")
+    entries = bundle.get("entry")
+    if entries is None:
+        return
+    if not isinstance(entries, simdjson.Array):
+        raise InputFormatError(f"{source}: {where} is not a valid Bundle (entry must be an array)")
     skipped = fhir_input.skipped
-    leading = _LEADING_TYPE.match  # the usual shape, tried inline: this loop runs once per entry
-    for index, entry in enumerate(bundle.entry or []):
-        view = entry.resource
-        head = leading(view)
-        resource_type = head.group(1).decode() if head is not None else _sniff_type(view)
-        if resource_type is not None and resource_type not in _READ_TYPES:
-            # Most of a record (claims, encounters) is skipped: counted, never copied or decoded.
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, simdjson.Object):
+            raise InputFormatError(
+                f"{source}: {where} is not a valid Bundle (entry[{index}] must be an object)"
+            )
+        resource = entry.get("resource")
+        if resource is None:
+            continue
+        resource_type = resource.get("resourceType") if isinstance(resource, simdjson.Object) else None
+        if not isinstance(resource_type, str):
+            raise InputFormatError(f"{source}: {where}.entry[{index}].resource has no resourceType")
+        if resource_type not in _READ_TYPES:
+            # Most of a record (claims, encounters) is skipped: counted, never converted.
             skipped[resource_type] = skipped.get(resource_type, 0) + 1
             continue
-        raw = bytes(view)
-        if raw == b"null":
-            continue
-        full_url = entry.fullUrl if isinstance(entry.fullUrl, str) else None
-        if resource_type is None:
-            item = _loads(raw, f"{source}: {where}.entry[{index}]")
-            if not isinstance(item, dict) or not isinstance(item.get("resourceType"), str):
-                raise InputFormatError(f"{source}: {where}.entry[{index}].resource has no resourceType")
-            _keep(
-                fhir_input,
-                Resource(item["resourceType"], json=item, full_url=full_url),
-                f"{where}.entry[{index}]",
-            )
-        else:
-            _keep(fhir_input, Resource(resource_type, raw=raw, full_url=full_url), where, index)
+        full_url = entry.get("fullUrl")
+        full_url = full_url if isinstance(full_url, str) else None
+        _keep(fhir_input, Resource(resource_type, node=resource, full_url=full_url), where, index)
 
 
 def _flatten(resource: JsonObject, source: str, where: str) -> Iterator[tuple[JsonObject, str | None, str]]:
