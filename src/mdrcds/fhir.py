@@ -45,6 +45,9 @@ FACT_RESOURCE_TYPES = frozenset(
 
 _READ_TYPES = FACT_RESOURCE_TYPES | {"OperationOutcome", "Bundle"}
 
+_USUALLY_PRESENT = frozenset({"resourceType", "id", "code", "subject", "status"})
+"""Elements nearly every resource the rules read has (see `Resource._field`)."""
+
 _BUNDLE_TYPES = {"collection", "transaction", "searchset", "batch", "transaction-response", "batch-response"}
 
 
@@ -56,7 +59,7 @@ class Resource:
     converts the whole resource only for those that can become facts.
     """
 
-    __slots__ = ("_json", "_node", "_place", "full_url", "position", "resource_type")
+    __slots__ = ("_json", "_keys", "_node", "_place", "full_url", "position", "resource_type")
 
     def __init__(
         self,
@@ -72,6 +75,7 @@ class Resource:
         # Where the input held it: (source, container path, entry index), formatted only when asked.
         self._place: tuple[str, str, int | None] = ("", "resource", None)
         self._node = node
+        self._keys: frozenset[str] | None = None
         self._json = json
 
     @property
@@ -95,19 +99,38 @@ class Resource:
         caller may remember what a key classified to."""
         if self._node is None:
             return None
-        return _minified(self._node.get("code"))
+        return _minified(self._field("code"))
 
     def peek_code(self) -> Any:
         """The resource's `code` element, read without converting the rest of the resource."""
         if self._node is None:
             return self.json.get("code")
-        return _plain(self._node.get("code"))
+        return _plain(self._field("code"))
 
     def element(self, name: str) -> Any:
         """One top-level element, converted alone (the whole resource when already converted)."""
         if self._node is None:
             return self.json.get(name)
-        return _plain(self._node.get(name))
+        return _plain(self._field(name))
+
+    def references(self, *names: str) -> list[str]:
+        """The `reference` strings of the named top-level Reference elements, read alone."""
+        found = []
+        for name in names:
+            if self._node is None:
+                element = self.json.get(name)
+                reference = element.get("reference") if isinstance(element, dict) else None
+            else:
+                element = self._field(name)
+                reference = None
+                if isinstance(element, simdjson.Object):
+                    try:  # present in every real Reference: asked for directly
+                        reference = element["reference"]
+                    except KeyError:
+                        reference = None
+            if isinstance(reference, str):
+                found.append(reference)
+        return found
 
     def may_match(self, pattern: re.Pattern[bytes]) -> bool:
         """False only when the resource's minified JSON has no match for the pattern (True once
@@ -115,12 +138,43 @@ class Resource:
         node = self._node
         return node is None or pattern.search(_minified(node)) is not None
 
+    def _field(self, name: str) -> Any:
+        # Asking simdjson for an absent key costs an exception (about 2 microseconds), so a key is
+        # asked for directly only while it is usually present; otherwise the key list (made once per
+        # resource) is consulted first.
+        node = self._node
+        if name in _USUALLY_PRESENT:
+            try:
+                return node[name]
+            except KeyError:
+                return None
+        if self._keys is None:
+            self._keys = frozenset(node)
+        return node[name] if name in self._keys else None
+
     def reference(self) -> str:
         """'Type/id'; the Bundle fullUrl, or a positional name, when the resource has no id."""
         resource_id = self.json.get("id")
         if isinstance(resource_id, str) and resource_id:
             return f"{self.resource_type}/{resource_id}"
         return self.full_url or f"{self.resource_type}/#{self.position}"
+
+
+def _get(node: Any, name: str) -> Any:
+    """`node[name]` of a simdjson Object, None when absent. Absent keys are found from the key list:
+    simdjson's own `get` raises and catches an exception for them (about 2 microseconds each)."""
+    return node[name] if name in frozenset(node) else None
+
+
+def _resource_type(node: Any) -> Any:
+    """A node's resourceType (None when it is not an object or has none). Present in every real
+    resource, so it is asked for directly; only its absence pays for simdjson's exception."""
+    if not isinstance(node, simdjson.Object):
+        return None
+    try:
+        return node["resourceType"]
+    except KeyError:
+        return None
 
 
 def _plain(node: Any) -> Any:
@@ -220,25 +274,30 @@ def read_bytes(
         raise InputFormatError(
             f"{source}: not a CDS Hooks request or FHIR resource (a JSON object), got {kind}"
         )
-    hook = document.get("hook")
+    keys = frozenset(document)
+
+    def member(name: str) -> Any:
+        return document[name] if name in keys else None
+
+    hook = member("hook")
     if hook is not None:
         fhir_input = _hook_request(
-            _plain(hook), _plain(document.get("hookInstance")), _plain(document.get("context")), source
+            _plain(hook), _plain(member("hookInstance")), _plain(member("context")), source
         )
-        fhir_input.fhir_server = _plain(document.get("fhirServer"))
-        fhir_input.fhir_authorization = _plain(document.get("fhirAuthorization"))
-        prefetch = document.get("prefetch")
+        fhir_input.fhir_server = _plain(member("fhirServer"))
+        fhir_input.fhir_authorization = _plain(member("fhirAuthorization"))
+        prefetch = member("prefetch")
         if prefetch is None:
             return fhir_input
         if not isinstance(prefetch, simdjson.Object):
             raise InputFormatError(f"{source}: prefetch must be a JSON object")
         for key in list(prefetch):
             fhir_input.prefetch_keys.append(key)
-            value = prefetch.get(key)
+            value = prefetch[key]
             if value is not None:
                 _add_node(fhir_input, value, source, f"prefetch.{key}")
         return fhir_input
-    resource_type = document.get("resourceType")
+    resource_type = member("resourceType")
     if resource_type is None:
         raise InputFormatError(
             f"{source}: neither a CDS Hooks request (no 'hook') nor a FHIR resource (no 'resourceType')"
@@ -355,11 +414,10 @@ def _same_patient(resource: Resource, patient_id: str) -> bool:
     if resource.resource_type == "Patient":
         found_id = resource.element("id")
         return not isinstance(found_id, str) or found_id == patient_id
-    for reference in (resource.element("subject"), resource.element("patient")):
-        if isinstance(reference, dict) and isinstance(reference.get("reference"), str):
-            match = _PATIENT_REFERENCE.search(reference["reference"])
-            if match and match.group(1) != patient_id:
-                return False
+    for reference in resource.references("subject", "patient"):
+        match = _PATIENT_REFERENCE.search(reference)
+        if match and match.group(1) != patient_id:
+            return False
     return True
 
 
@@ -386,7 +444,7 @@ def _mark_bundle_drafts(fhir_input: FhirInput) -> None:
     drafts = [
         fhir_input.reference_of(r)
         for r in fhir_input.resources
-        if r.resource_type == "MedicationRequest" and r.json.get("status") == "draft"
+        if r.resource_type == "MedicationRequest" and r.element("status") == "draft"
     ]
     fhir_input.draft_refs.update(drafts)
     fhir_input.selection_refs = drafts
@@ -440,7 +498,7 @@ def _add_node(fhir_input: FhirInput, node: Any, source: str, where: str) -> None
     """Add a parsed resource (or a Bundle's entries) to the input."""
     if not isinstance(node, simdjson.Object):
         raise InputFormatError(f"{source}: {where} must be a FHIR resource, a Bundle or null")
-    resource_type = node.get("resourceType")
+    resource_type = _get(node, "resourceType")
     if resource_type == "Bundle":
         _add_node_entries(fhir_input, node, source, where)
     elif isinstance(resource_type, str):
@@ -450,10 +508,10 @@ def _add_node(fhir_input: FhirInput, node: Any, source: str, where: str) -> None
 
 
 def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: str) -> None:
-    bundle_type = bundle.get("type")
+    bundle_type = _get(bundle, "type")
     if not isinstance(bundle_type, str) or bundle_type not in _BUNDLE_TYPES:
         raise InputFormatError(f"{source}: {where} is a Bundle of unsupported type {_plain(bundle_type)!r}")
-    entries = bundle.get("entry")
+    entries = _get(bundle, "entry")
     if entries is None:
         return
     if not isinstance(entries, simdjson.Array):
@@ -464,17 +522,18 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
             raise InputFormatError(
                 f"{source}: {where} is not a valid Bundle (entry[{index}] must be an object)"
             )
-        resource = entry.get("resource")
+        members = frozenset(entry)
+        resource = entry["resource"] if "resource" in members else None
         if resource is None:
             continue
-        resource_type = resource.get("resourceType") if isinstance(resource, simdjson.Object) else None
+        resource_type = _resource_type(resource)
         if not isinstance(resource_type, str):
             raise InputFormatError(f"{source}: {where}.entry[{index}].resource has no resourceType")
         if resource_type not in _READ_TYPES:
             # Most of a record (claims, encounters) is skipped: counted, never converted.
             skipped[resource_type] = skipped.get(resource_type, 0) + 1
             continue
-        full_url = entry.get("fullUrl")
+        full_url = entry["fullUrl"] if "fullUrl" in members else None
         full_url = full_url if isinstance(full_url, str) else None
         _keep(fhir_input, Resource(resource_type, node=resource, full_url=full_url), where, index)
 
