@@ -154,7 +154,7 @@ class Resource:
 
     def reference(self) -> str:
         """'Type/id'; the Bundle fullUrl, or a positional name, when the resource has no id."""
-        resource_id = self.json.get("id")
+        resource_id = self.element("id")
         if isinstance(resource_id, str) and resource_id:
             return f"{self.resource_type}/{resource_id}"
         return self.full_url or f"{self.resource_type}/#{self.position}"
@@ -414,7 +414,10 @@ def _same_patient(resource: Resource, patient_id: str) -> bool:
     if resource.resource_type == "Patient":
         found_id = resource.element("id")
         return not isinstance(found_id, str) or found_id == patient_id
-    for reference in resource.references("subject", "patient"):
+    # Every resource type read here names its patient in `subject`; `patient` (other types' element)
+    # is looked for only when there is no subject.
+    references = resource.references("subject") or resource.references("patient")
+    for reference in references:
         match = _PATIENT_REFERENCE.search(reference)
         if match and match.group(1) != patient_id:
             return False

@@ -201,6 +201,8 @@ class _Builder:
         return self.medications.get(ref)
 
     def _add_medication(self, wrapped: Resource) -> None:
+        if self._irrelevant_medication(wrapped):
+            return
         resource = wrapped.json
         source = self._source(wrapped)
         draft = source in self.input.draft_refs
@@ -246,6 +248,17 @@ class _Builder:
                     exposure.until(look_back),
                 )
             )
+
+    def _irrelevant_medication(self, wrapped: Resource) -> bool:
+        """True when nothing about this record can become a fact, found without converting it: it
+        names its drug by a concept alone (no Medication resource to resolve), that concept belongs to
+        no value set, and it is not one of the hook's draft orders. Most of a record's orders are."""
+        if wrapped.element("medicationReference") is not None or wrapped.element("medication") is not None:
+            return False
+        concept = concept_of(wrapped.element("medicationCodeableConcept"))
+        if concept is not None and self.terminology.classify(concept, "medication"):
+            return False
+        return self.input.reference_of(wrapped) not in self.input.draft_refs
 
     def _look_back_days(self, match: ClassMatch) -> int:
         own = match.member.attributes.get("exposure_after_last_dose_days")
