@@ -4,6 +4,7 @@ same-origin check on every form post."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import urlsplit
 
 from starlette.datastructures import UploadFile
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message
 
+from mdrcds.fhir import HOOKS
 from mdrcds.settings import Settings
 from mdrcds.web.body import TooLarge, read_body
 
@@ -107,6 +109,23 @@ def text_field(form: Form, name: str, limit: int = 10_000) -> str:
     if len(values[0]) > limit:
         raise FormError(400, f"field {name!r} is over {limit:,} characters")
     return values[0]
+
+
+def hook_field(form: Form) -> str:
+    """The `hook` field: one of the CDS Hooks this service answers (patient-view when empty)."""
+    hook = text_field(form, "hook") or "patient-view"
+    if hook not in HOOKS:
+        raise FormError(400, f"unknown hook {hook!r}")
+    return hook
+
+
+def date_field(form: Form, name: str, default: date) -> date:
+    """A date field (ISO 8601, as a date input sends it); `default` when empty."""
+    text = text_field(form, name)
+    try:
+        return date.fromisoformat(text) if text else default
+    except ValueError:
+        raise FormError(400, f"{name!r} must be a date such as 2026-11-23, not {text[:40]!r}") from None
 
 
 def files_of(form: Form, name: str) -> list[tuple[str, bytes]]:

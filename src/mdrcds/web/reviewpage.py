@@ -29,7 +29,15 @@ from mdrcds.rulebook import OVERRIDE_REASON_SYSTEM
 from mdrcds.web.callstate import CallState
 from mdrcds.web.cardview import cards_html
 from mdrcds.web.html import attr, notice, page
-from mdrcds.web.pagehttp import FormError, files_of, html_response, read_form, text_field
+from mdrcds.web.pagehttp import (
+    FormError,
+    date_field,
+    files_of,
+    hook_field,
+    html_response,
+    read_form,
+    text_field,
+)
 
 if TYPE_CHECKING:
     from mdrcds.web.app import Service
@@ -101,14 +109,8 @@ async def evaluate_form(service: Service, request: Request, user: str) -> Respon
 
 async def _review_input(service: Service, request: Request) -> ReviewInput:
     form = await read_form(request, service.settings.max_body_bytes)
-    hook = text_field(form, "hook") or "patient-view"
-    if hook not in HOOKS:
-        raise FormError(400, f"unknown hook {hook!r}")
-    now_text = text_field(form, "now")
-    try:
-        now = date.fromisoformat(now_text) if now_text else service.today()
-    except ValueError:
-        raise FormError(400, f"'now' must be a date such as 2026-11-23, not {now_text[:40]!r}") from None
+    hook = hook_field(form)
+    now = date_field(form, "now", service.today())
     files = files_of(form, "file")
     text = text_field(form, "text", service.settings.max_body_bytes)
     sample = text_field(form, "sample", 200)

@@ -3,7 +3,6 @@ was expected, each patient's cards, each case's expected-versus-actual differenc
 
 from __future__ import annotations
 
-from datetime import date
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -23,7 +22,15 @@ from mdrcds.ruletesting import (
 )
 from mdrcds.web.cardview import cards_html
 from mdrcds.web.html import attr, notice, page
-from mdrcds.web.pagehttp import FormError, files_of, html_response, read_form, text_field
+from mdrcds.web.pagehttp import (
+    FormError,
+    date_field,
+    files_of,
+    hook_field,
+    html_response,
+    read_form,
+    text_field,
+)
 
 if TYPE_CHECKING:
     from mdrcds.web.app import Service
@@ -61,14 +68,8 @@ async def run_form(service: Service, request: Request, user: str) -> Response:
     try:
         form = await read_form(request, service.settings.max_body_bytes)
         expected_text = text_field(form, "expected")
-        hook = text_field(form, "hook") or "patient-view"
-        if hook not in HOOKS:
-            raise FormError(400, f"unknown hook {hook!r}")
-        now_text = text_field(form, "now")
-        try:
-            now = date.fromisoformat(now_text) if now_text else service.today()
-        except ValueError:
-            raise FormError(400, f"'now' must be a date such as 2026-11-23, not {now_text[:40]!r}") from None
+        hook = hook_field(form)
+        now = date_field(form, "now", service.today())
         expected = parse_expected_counts(expected_text, service.rulebook)
         uploads = [Upload(name, data) for name, data in files_of(form, "files")]
         if not uploads:
