@@ -76,6 +76,28 @@ def test_a_spool_left_by_an_earlier_process_is_replayed_once(tmp_path: Path) -> 
         store.dispose()
 
 
+def test_silent_findings_survive_the_spool_and_old_spool_lines_still_replay(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    silent = InvocationRecord(**{**record(2).__dict__, "silent_rule_ids": ["rule-s"]})
+    # A line written before silent findings existed has no silent_rule_ids key at all.
+    old = json.loads(record(1).to_json())
+    del old["silent_rule_ids"]
+    (spool / "audit.jsonl").write_bytes(json.dumps(old).encode() + b"\n" + silent.to_json() + b"\n")
+    store = Store(f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+    store.migrate()
+    audit = AuditLog(store, spool, retry_seconds=0.05)
+    try:
+        wait_for(lambda: audit.spool_depth == 0)
+        assert [r.id for r in store.invocations()] == ["inv-1", "inv-2"]
+        rows = store.governance(datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 24, tzinfo=UTC))
+        assert rows.silent == {"rule-s": 1} and rows.cards == {"rule-a": 2}
+        assert audit.quarantined == 0
+    finally:
+        audit.close()
+        store.dispose()
+
+
 def test_a_full_disk_holds_records_in_memory_reports_degraded_and_recovers(tmp_path: Path) -> None:
     """The spool file is /dev/full: every write fails with ENOSPC, as on a full disk."""
     database_dir = tmp_path / "db"  # does not exist yet: the database is down

@@ -110,6 +110,20 @@ def test_a_form_posted_from_another_site_is_refused(live: Live) -> None:
         assert answer.status_code == 403
 
 
+def test_governance_with_the_database_down_says_so(tmp_path: Path) -> None:
+    # Nothing listens on port 1: every database call fails, the service still starts and answers.
+    settings = Settings(
+        database_url="postgresql+psycopg://nobody@127.0.0.1:1/none",
+        auth="off",
+        spool_dir=tmp_path / "spool",
+        pages=True,
+    )
+    with live_service(settings) as base:
+        answer = httpx.get(f"{base}/pages/governance", timeout=30)
+        assert answer.status_code == 503 and "cannot be reached" in answer.text
+        assert httpx.get(f"{base}/pages/review", timeout=30).status_code == 200
+
+
 def test_pages_are_off_by_default_and_outside_the_cds_contract(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", auth="off", spool_dir=tmp_path)
     with live_service(settings) as base:
