@@ -246,6 +246,12 @@ class FhirInput:
         """'Type/id' for a resource; its Bundle fullUrl (or a positional name) when it has no id."""
         return resource.reference()
 
+    def release(self) -> None:
+        """Drop the resources, and with them the parsed document they point into, once evaluated.
+        Freeing a large document takes tens of milliseconds: the service does it on its engine
+        thread rather than wherever the last reference happens to go."""
+        self.resources = []
+
     def medication_index(self) -> dict[str, JsonObject]:
         """Medication resources by every way another resource may refer to them."""
         index: dict[str, JsonObject] = {}

@@ -212,14 +212,19 @@ class Service:
                     "resources of another patient ignored",
                     extra={"count": state.ignored, "hookInstance": fhir_input.hook_instance},
                 )
-        evaluation = evaluate_input(
-            fhir_input,
-            rulebook=self.rulebook,
-            engine=self.engine,
-            now=now or self.today(),
-            include_research=self.settings.research_rules,
-            limits=Limits(self.settings.max_resources, self.settings.max_facts, self.settings.max_matches),
-        )
+        try:
+            evaluation = evaluate_input(
+                fhir_input,
+                rulebook=self.rulebook,
+                engine=self.engine,
+                now=now or self.today(),
+                include_research=self.settings.research_rules,
+                limits=Limits(
+                    self.settings.max_resources, self.settings.max_facts, self.settings.max_matches
+                ),
+            )
+        finally:
+            fhir_input.release()
         if self.settings.detected_issues:
             evaluation = evaluation.with_detected_issue_suggestions(self.rulebook, now or self.today())
         return evaluation

@@ -158,6 +158,7 @@ async def _evaluate(service: Service, chosen: ReviewInput, fhir_input: FhirInput
     patient = fhir_input.context.get("patientId")
     state.patient = patient if isinstance(patient, str) else None
     started = time.perf_counter()
+    resources_read = len(fhir_input.resources)
     status, cards, error = 200, [], None
     try:
         evaluation = await service.engine_thread.run(lambda: service.evaluate(fhir_input, state, chosen.now))
@@ -176,7 +177,7 @@ async def _evaluate(service: Service, chosen: ReviewInput, fhir_input: FhirInput
         body.append(notice(f"This input cannot be evaluated: {error}"))
     body.append(
         f'<p class="muted">{escape(chosen.label)}: {escape(fhir_input.hook)} at {chosen.now.isoformat()}, '
-        f"{len(fhir_input.resources)} resources read, {len(cards)} card(s); "
+        f"{resources_read} resources read, {len(cards)} card(s); "
         f"hook instance <code>{escape(str(fhir_input.hook_instance))}</code>.</p>"
     )
     body.append(
