@@ -65,7 +65,7 @@ def test_pages_need_a_sign_in_with_a_trusted_issuers_token(live: Live) -> None:
         cookie = signed_in.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie and "path=/pages" in cookie
         page = client.get("/pages/review")
-        assert page.status_code == 200 and "dr.lee" in page.text
+        assert page.status_code == 200 and "dr.lee" in page.text and "sign out" in page.text
         assert "script-src" not in page.headers["content-security-policy"]
         assert "default-src 'none'" in page.headers["content-security-policy"]
         client.get("/pages/logout")
@@ -121,7 +121,10 @@ def test_governance_with_the_database_down_says_so(tmp_path: Path) -> None:
     with live_service(settings) as base:
         answer = httpx.get(f"{base}/pages/governance", timeout=30)
         assert answer.status_code == 503 and "cannot be reached" in answer.text
-        assert httpx.get(f"{base}/pages/review", timeout=30).status_code == 200
+        review = httpx.get(f"{base}/pages/review", timeout=30)
+        # Open pages (authentication off) say so, and offer no sign-out.
+        assert review.status_code == 200 and "authentication off" in review.text
+        assert "sign out" not in review.text
 
 
 def test_pages_are_off_by_default_and_outside_the_cds_contract(tmp_path: Path) -> None:

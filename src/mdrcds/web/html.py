@@ -53,7 +53,11 @@ def page(title: str, body: str, *, user: str | None = None, active: str = "") ->
         f'<a href="{href}"{" aria-current=page" if href == active else ""}>{escape(label)}</a>'
         for href, label in NAV
     )
-    who = f'<span class="who">{escape(user)} · <a href="/pages/logout">sign out</a></span>' if user else ""
+    who = ""
+    if user == OPEN_USER:
+        who = f'<span class="who">{escape(user)}</span>'
+    elif user:
+        who = f'<span class="who">{escape(user)} · <a href="/pages/logout">sign out</a></span>'
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

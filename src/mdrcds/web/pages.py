@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from mdrcds.governance import Period, figures
-from mdrcds.ruledocs import STATUS_MEANING, rule_page
+from mdrcds.ruledocs import rule_page
 from mdrcds.store import StoreUnavailable
 from mdrcds.web import reviewpage, testingpage
 from mdrcds.web.app import Service
@@ -123,19 +123,16 @@ def rule_html(service: Service, rule_id: str) -> str | None:
         rule = service.rulebook.rule(rule_id)
     except KeyError:
         return None
-    text = rule_page(rule, service.rulebook)
-    text = "\n".join(line for line in text.splitlines() if not line.startswith("<!--"))
+    # The page's own heading is the title: the generated page's comment and title line are dropped.
+    lines = rule_page(rule, service.rulebook).splitlines()
+    text = "\n".join(line for line in lines if not line.startswith(("<!--", f"# {rule.title}")))
     cases = golden_cases_by_rule(service.settings.samples_dir).get(rule.id, [])
     listed = "".join(
         f"<li><code>{escape(name)}</code>: {'fires' if fires else 'must not fire'}</li>"
         for name, fires in cases
     )
-    return (
-        f'<p><span class="ind {attr(rule.status)}">{escape(rule.status)}</span> '
-        f"{escape(STATUS_MEANING[rule.status])}</p>"
-        f'<div class="rule-doc">{markdown(text)}</div>'
-        f"<h2>Golden cases ({len(cases)})</h2>"
-        + (f'<ul id="golden-cases">{listed}</ul>' if listed else "<p>No golden case names this rule.</p>")
+    return f'<div class="rule-doc">{markdown(text)}</div><h2>Golden cases ({len(cases)})</h2>' + (
+        f'<ul id="golden-cases">{listed}</ul>' if listed else "<p>No golden case names this rule.</p>"
     )
 
 
