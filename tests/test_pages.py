@@ -59,6 +59,8 @@ def test_pages_need_a_sign_in_with_a_trusted_issuers_token(live: Live) -> None:
     with httpx.Client(base_url=live.base) as client:
         answer = client.get("/pages/review")
         assert answer.status_code == 303 and answer.headers["location"] == "/pages/login"
+        # The sign-in page names the audience a token must carry.
+        assert f"<code>{live.base}/pages/login</code>" in client.get("/pages/login").text
         assert client.post("/pages/review", data={"sample": "x"}).status_code == 401
         signed_in = sign_in(client, live)
         assert signed_in.status_code == 303

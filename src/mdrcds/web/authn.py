@@ -57,13 +57,15 @@ class Authentication:
         self.settings = settings
         self.authenticator = authenticator
 
-    def audience(self, request: Request) -> str | None:
-        """The URL the client called, as the JWT `aud` must name it; None when it cannot be trusted."""
+    def audience(self, request: Request, path: str | None = None) -> str | None:
+        """The URL the client called (or `path` on the same host), as the JWT `aud` must name it;
+        None when it cannot be trusted."""
+        path = path or request.url.path
         if self.settings.public_url:
-            return self.settings.public_url.rstrip("/") + request.url.path
+            return self.settings.public_url.rstrip("/") + path
         host = (request.url.hostname or "").lower()
         if host and host in {h.lower() for h in self.settings.allowed_hosts}:
-            return str(request.url.replace(query=""))
+            return str(request.url.replace(path=path, query=""))
         return None
 
     def check(self, request: Request) -> str | None:

@@ -49,16 +49,20 @@ async def _as_user(request: Request, handler: Handler) -> Response:
     except NotSignedIn:
         if request.method == "GET":
             return RedirectResponse("/pages/login", status_code=303)
-        return html_response(page("Sign in", notice("Sign in first.") + _login_form()), 401)
+        return html_response(page("Sign in", notice("Sign in first.") + _login_form(request)), 401)
     if request.method == "POST" and not same_origin(request, service.settings):
         return html_response(page("Refused", notice("This form was sent from another site.")), 403)
     return await handler(service, user)
 
 
-def _login_form() -> str:
+def _login_form(request: Request) -> str:
+    audience = _sessions(request).authentication.audience(request, "/pages/login")
+    named = f" Its audience (<code>aud</code>) must be <code>{escape(audience)}</code>." if audience else ""
     return (
         '<form class="panel" method="post" action="/pages/login">'
-        '<label for="token">Sign-in token (a JWT from a trusted issuer, audience: this page\'s URL)</label>'
+        '<label for="token">Sign-in token</label>'
+        '<p class="muted">A JWT from one of this service\'s trusted issuers, naming you in '
+        f"<code>sub</code>.{named}</p>"
         '<textarea id="token" name="token" rows="4" required spellcheck="false"></textarea>'
         '<button type="submit">Sign in</button></form>'
     )
@@ -155,7 +159,7 @@ def build_router() -> APIRouter:
     async def login_form(request: Request) -> Response:
         if _sessions(request).open:
             return RedirectResponse("/pages", status_code=303)
-        return html_response(page("Sign in", _login_form()))
+        return html_response(page("Sign in", _login_form(request)))
 
     @router.post("/login")
     async def login(request: Request) -> Response:
@@ -167,11 +171,11 @@ def build_router() -> APIRouter:
         try:
             token = text_field(await read_form(request, 32 * 1024), "token", 16_384)
         except FormError as exc:
-            return html_response(page("Sign in", notice(str(exc)) + _login_form()), exc.status)
+            return html_response(page("Sign in", notice(str(exc)) + _login_form(request)), exc.status)
         response = RedirectResponse("/pages", status_code=303)
         if await run_in_threadpool(_sessions(request).sign_in, request, token, response):
             return response
-        return html_response(page("Sign in", notice("Sign-in failed.") + _login_form()), 401)
+        return html_response(page("Sign in", notice("Sign-in failed.") + _login_form(request)), 401)
 
     @router.get("/logout")
     async def logout(request: Request) -> Response:
