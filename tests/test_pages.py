@@ -297,3 +297,27 @@ def test_hostile_addresses_are_answered_escaped(open_pages: str, path: str) -> N
     answer = httpx.get(f"{open_pages}{path}")
     assert answer.status_code in (200, 404)
     assert "<script>" not in answer.text
+
+
+@pytest.mark.parametrize("method", ["HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/pages/review",
+        "/pages/rules",
+        "/cds-services",
+        "/cds-services/mdrcds-order-select",
+        "/healthz",
+        "/nope",
+    ],
+)
+def test_a_method_or_path_no_route_takes_is_an_operation_outcome(
+    open_pages: str, method: str, path: str
+) -> None:
+    answer = httpx.request(method, f"{open_pages}{path}", timeout=30)
+    assert answer.status_code in (404, 405), answer.status_code
+    assert answer.headers["content-type"] == "application/fhir+json"
+    if answer.status_code == 405:
+        assert answer.headers["allow"]
+    if method != "HEAD":
+        assert answer.json()["resourceType"] == "OperationOutcome"

@@ -21,8 +21,10 @@ from typing import Annotated
 import httpx
 import orjson
 from fastapi import FastAPI, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from mdrcds.audit import AuditLog
@@ -481,6 +483,19 @@ def _add_routes(app: FastAPI) -> None:
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics(request: Request) -> Response:
         return Response(_service(request).metrics.exposition(), media_type="text/plain; version=0.0.4")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Routing's own answers (no such path, a method the path does not take) are
+        # OperationOutcomes like every other error, with the Allow header a 405 needs.
+        code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
+        response = operation_outcome(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        return operation_outcome(400, "invalid", "the request's path or query is not valid")
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:
