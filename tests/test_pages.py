@@ -221,6 +221,7 @@ def test_governance_figures_from_the_database(database_url: str, rulebook: Ruleb
     finally:
         store.dispose()
     assert rows.invocations == {"order-select": 4}
+    assert all(row[1].tzinfo is not None for row in rows.feedback)  # UTC-aware from both databases
     table = {f.rule_id: f for f in figures(rows, rulebook, period)}
     mdr1, ppi = table[rule], table[silent]
     assert (mdr1.shown, mdr1.accepted, mdr1.overridden) == (4, 1, 2)
@@ -321,3 +322,22 @@ def test_a_method_or_path_no_route_takes_is_an_operation_outcome(
         assert answer.headers["allow"]
     if method != "HEAD":
         assert answer.json()["resourceType"] == "OperationOutcome"
+
+
+def test_an_input_the_service_refuses_is_a_4xx_page_on_review(open_pages: str) -> None:
+    # Reads fine, but the order a rule would use fails FHIR validation: the service would answer 422.
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "m1",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/p"},
+        "medicationCodeableConcept": {"text": "verapamil"},
+        "authoredOn": "2026-13-45",
+    }
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}
+    answer = httpx.post(
+        f"{open_pages}/pages/review", data={"text": json.dumps(bundle), "hook": "patient-view"}, timeout=30
+    )
+    assert answer.status_code == 422
+    assert 'class="notice error"' in answer.text and "cannot be evaluated" in answer.text

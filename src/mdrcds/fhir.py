@@ -113,24 +113,15 @@ class Resource:
             return self.json.get(name)
         return _plain(self._field(name))
 
-    def references(self, *names: str) -> list[str]:
-        """The `reference` strings of the named top-level Reference elements, read alone."""
-        found = []
-        for name in names:
-            if self._node is None:
-                element = self.json.get(name)
-                reference = element.get("reference") if isinstance(element, dict) else None
-            else:
-                element = self._field(name)
-                reference = None
-                if isinstance(element, simdjson.Object):
-                    try:  # present in every real Reference: asked for directly
-                        reference = element["reference"]
-                    except KeyError:
-                        reference = None
-            if isinstance(reference, str):
-                found.append(reference)
-        return found
+    def reference_in(self, name: str) -> str | None:
+        """The `reference` string of the named top-level Reference element, read alone."""
+        if self._node is None:
+            element = self.json.get(name)
+            reference = element.get("reference") if isinstance(element, dict) else None
+        else:
+            element = self._field(name)
+            reference = _resource_field(element, "reference")
+        return reference if isinstance(reference, str) else None
 
     def may_match(self, pattern: re.Pattern[bytes]) -> bool:
         """False only when the resource's minified JSON has no match for the pattern (True once
@@ -166,13 +157,14 @@ def _get(node: Any, name: str) -> Any:
     return node[name] if name in frozenset(node) else None
 
 
-def _resource_type(node: Any) -> Any:
-    """A node's resourceType (None when it is not an object or has none). Present in every real
-    resource, so it is asked for directly; only its absence pays for simdjson's exception."""
+def _resource_field(node: Any, name: str) -> Any:
+    """`node[name]` for an element nearly every such object has (a resource's resourceType, a
+    Reference's reference); None when the node is not an object or lacks it. Asked for directly:
+    only an absence pays for simdjson's exception."""
     if not isinstance(node, simdjson.Object):
         return None
     try:
-        return node["resourceType"]
+        return node[name]
     except KeyError:
         return None
 
@@ -422,12 +414,9 @@ def _same_patient(resource: Resource, patient_id: str) -> bool:
         return not isinstance(found_id, str) or found_id == patient_id
     # Every resource type read here names its patient in `subject`; `patient` (other types' element)
     # is looked for only when there is no subject.
-    references = resource.references("subject") or resource.references("patient")
-    for reference in references:
-        match = _PATIENT_REFERENCE.search(reference)
-        if match and match.group(1) != patient_id:
-            return False
-    return True
+    reference = resource.reference_in("subject") or resource.reference_in("patient")
+    match = _PATIENT_REFERENCE.search(reference) if reference else None
+    return match is None or match.group(1) == patient_id
 
 
 def add_fetched(fhir_input: FhirInput, data: bytes, *, where: str) -> None:
@@ -535,7 +524,7 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
         resource = entry["resource"] if "resource" in members else None
         if resource is None:
             continue
-        resource_type = _resource_type(resource)
+        resource_type = _resource_field(resource, "resourceType")
         if not isinstance(resource_type, str):
             raise InputFormatError(f"{source}: {where}.entry[{index}].resource has no resourceType")
         if resource_type not in _READ_TYPES:

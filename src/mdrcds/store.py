@@ -59,11 +59,6 @@ def _table(model: type[SQLModel]) -> Table:
     return table
 
 
-def _aware(value: datetime) -> datetime:
-    # A core query bypasses the ORM column type, and SQLite keeps no time zone: the stored value is UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 class Store:
     """Database access for the service. Thread-safe: one SQLAlchemy engine, a session per call."""
 
@@ -240,7 +235,7 @@ class Store:
                 name: {str(row[0]): int(row[1]) for row in connection.execute(query)}
                 for name, query in queries.items()
             }
-            rows = [(str(r[0]), _aware(r[1]), str(r[2]), r[3], r[4]) for r in connection.execute(feedback)]
+            rows = [(str(r[0]), r[1], str(r[2]), r[3], r[4]) for r in connection.execute(feedback)]
         return GovernanceRows(counts["cards"], counts["silent"], counts["invocations"], rows)
 
     def open_session(self, key: str, issuer: str, subject: str, expires_at: datetime) -> None:

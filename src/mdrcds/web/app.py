@@ -188,9 +188,7 @@ class Service:
         """Read the request; evaluate it at once unless prefetch keys are missing (engine thread).
         Reading errors raise; the evaluation's outcome, error included, is returned."""
         fhir_input = self.read(body, service)
-        state.fhir_input = fhir_input
-        patient = fhir_input.context.get("patientId")
-        state.patient = patient if isinstance(patient, str) else None
+        state.read(fhir_input)
         state.missing = missing_keys(fhir_input)
         if state.missing:
             return fhir_input, None

@@ -19,3 +19,9 @@ class CallState:
     patient: str | None = None
     ignored: int = 0
     silent: list[str] = field(default_factory=list)
+
+    def read(self, fhir_input: FhirInput) -> None:
+        """Record the input the call was read into, and the patient its context names."""
+        self.fhir_input = fhir_input
+        patient = fhir_input.context.get("patientId")
+        self.patient = patient if isinstance(patient, str) else None

@@ -23,8 +23,6 @@ NAV = (
 )
 OPEN_USER = "authentication off"
 """Who the pages say is signed in while MDRCDS_AUTH=off."""
-INDICATOR_COLOURS = {"critical": "#c53030", "warning": "#c05621", "info": "#2b6cb0"}
-"""The CDS Hooks sandbox's reading of the indicator: red, orange, blue."""
 
 
 def _safe_link(url: str) -> bool:
@@ -105,6 +103,7 @@ button.secondary { background: #4a5568; }
 .row { display: flex; flex-wrap: wrap; gap: .8rem; align-items: end; }
 .card { background: #fff; border: 1px solid #e2e8f0; border-left: 6px solid #4a5568; border-radius: 4px;
   padding: .6rem .9rem; margin-bottom: .9rem; }
+/* indicators as the CDS Hooks sandbox reads them: critical red, warning orange, info blue */
 .card.critical { border-left-color: #c53030; } .card.warning { border-left-color: #c05621; }
 .card.info { border-left-color: #2b6cb0; }
 .card h3 { margin: .1rem 0 .4rem; }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 from html import escape
 from pathlib import Path
 from typing import Annotated
@@ -84,8 +85,10 @@ reasons and rate over time, and the would-fire rate of silent rules.</li>
 """
 
 
+@lru_cache(maxsize=4)
 def golden_cases_by_rule(directory: Path | None) -> dict[str, list[tuple[str, bool]]]:
-    """rule id -> [(case name, expected to fire)] from the golden cases' expected.json files."""
+    """rule id -> [(case name, expected to fire)] from the golden cases' expected.json files; read
+    once per directory (the samples ship with the service and do not change while it runs)."""
     found: dict[str, list[tuple[str, bool]]] = {}
     if directory is None or not directory.is_dir():
         return found

@@ -104,7 +104,7 @@ async def evaluate_form(service: Service, request: Request, user: str) -> Respon
     except (InputError, RequestError) as exc:
         body = notice(f"This input cannot be evaluated: {_first_line(exc)}") + review_form(service, chosen)
         return html_response(page("Card review", body, user=user, active="/pages/review"), 400)
-    return html_response(await _evaluate(service, chosen, fhir_input, user))
+    return await _evaluate(service, chosen, fhir_input, user)
 
 
 async def _review_input(service: Service, request: Request) -> ReviewInput:
@@ -148,21 +148,19 @@ def _read(chosen: ReviewInput) -> FhirInput:
     return read_bytes(patients[0].document, source=chosen.label, default_hook=chosen.hook)
 
 
-async def _evaluate(service: Service, chosen: ReviewInput, fhir_input: FhirInput, user: str) -> str:
+async def _evaluate(service: Service, chosen: ReviewInput, fhir_input: FhirInput, user: str) -> Response:
     cds = next(s for s in SERVICES.values() if s.hook == fhir_input.hook)
     notes = []
     if fhir_input.hook != chosen.hook and fhir_input.prefetch_keys:
         notes.append(f"The request says hook {fhir_input.hook}; that hook was used.")
     fhir_input.hook_instance = str(uuid.uuid4())
-    state = CallState(fhir_input=fhir_input)
-    patient = fhir_input.context.get("patientId")
-    state.patient = patient if isinstance(patient, str) else None
+    state = CallState()
+    state.read(fhir_input)
     started = time.perf_counter()
     resources_read = len(fhir_input.resources)
-    status, cards, error = 200, [], None
+    status, error = 200, None
     try:
         evaluation = await service.engine_thread.run(lambda: service.evaluate(fhir_input, state, chosen.now))
-        cards = evaluation.cards
         state.cards, state.silent = evaluation.cards, evaluation.silent_rule_ids
         state.patient = state.patient or evaluation.patient_id
     except InputFormatError as exc:
@@ -170,6 +168,7 @@ async def _evaluate(service: Service, chosen: ReviewInput, fhir_input: FhirInput
     except (InputError, EngineError) as exc:
         status, error = 422, _first_line(exc)
     service.audit.record(service.invocation(cds, state, status, started))
+    cards = state.cards
     response = {"cards": cards}
     body = [review_form(service, chosen)]
     body += [notice(note, "ok") for note in notes]
@@ -189,7 +188,8 @@ async def _evaluate(service: Service, chosen: ReviewInput, fhir_input: FhirInput
         + escape(orjson.dumps(response, option=orjson.OPT_INDENT_2).decode()[:SHOWN_JSON_CHARACTERS])
         + "</pre></section></div>"
     )
-    return page("Card review", "\n".join(body), user=user, active="/pages/review")
+    # An input the service answers with an error is a 4xx here too, with the page that says why.
+    return html_response(page("Card review", "\n".join(body), user=user, active="/pages/review"), status)
 
 
 async def send_feedback(service: Service, request: Request, user: str) -> Response:
