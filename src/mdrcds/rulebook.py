@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pydantic
-import yaml
 
 from mdrcds.citations import Citation
 from mdrcds.errors import RuleLoadError
@@ -30,6 +29,7 @@ from mdrcds.facts import ENGINE_FIELDS
 from mdrcds.products import ProductRow, read_products, with_products
 from mdrcds.ruleschema import Rule, RulebookMeta
 from mdrcds.terminology import SYSTEM_URIS, Code, Member, Terminology, ValueSet
+from mdrcds.yamlfile import YamlLimitError, load_yaml
 
 MAX_PATTERNS_PER_RULE = 16  # durable-rules MAX_MESSAGE_FRAMES
 MAX_JOINED_PATTERNS = 3
@@ -115,9 +115,9 @@ def _load(rules_dir: Path) -> tuple[Rulebook | None, list[str]]:
             return None
         digest.update(path.relative_to(rules_dir).as_posix().encode() + b"\0" + raw)
         try:
-            return yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            problems.append(f"{path}: not valid YAML ({exc})".replace("\n", " "))
+            return load_yaml(raw, str(path))
+        except YamlLimitError as exc:
+            problems.append(str(exc))
             return None
 
     meta = _validated(

@@ -3,12 +3,15 @@ per-rule counts, per-patient cards and expected-versus-actual differences out.
 
 The same code path as `mdrcds test` and `mdrcds batch`: research-mode and silent rules are
 evaluated and shown, as researchers need them.
+
+Nothing a client sends is ever used as a path: a case's `data: [{bundle: NAME}]` resolves only to a
+file uploaded in the same request under that exact name, held in memory; such a file is the case's data
+and is not also run as a patient of its own.
 """
 
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,7 +24,7 @@ from mdrcds.errors import MdrcdsError
 from mdrcds.population import ReadProblem, ndjson_records
 from mdrcds.rulebook import Rulebook
 from mdrcds.service import evaluate
-from mdrcds.testcases import CaseError, load_case, run_case
+from mdrcds.testcases import BundleResolver, CaseError, parse_case, run_case
 
 _EXPECTED_LINE = re.compile(r"^\s*([a-z0-9-]+)\s*[:=]\s*(\d+)\s*$")
 
@@ -142,33 +145,58 @@ def run_uploads(
     raised; more than `max_subjects` patients and cases raise TestingInputError before evaluating."""
     problems: list[str] = []
     pending: list[tuple[str, str, Any]] = []  # (kind, name, bytes or a loaded case)
-    with tempfile.TemporaryDirectory(prefix="mdrcds-upload-") as scratch:
-        for number, upload in enumerate(uploads):
-            name = Path(upload.name).name or f"upload-{number + 1}"
-            suffix = Path(name).suffix.lower()
-            if suffix in (".yaml", ".yml"):
-                # A case file is read from disk; `bundle:` references in an upload resolve to nothing.
-                path = Path(scratch) / f"{number}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
-                path.write_bytes(upload.data)
-                try:
-                    pending.append(("case", name, load_case(path)))
-                except CaseError as exc:
-                    problems += [line.replace(str(path), name) for line in str(exc).splitlines()]
-            elif suffix == ".ndjson":
-                read: list[ReadProblem] = []
-                patients = ndjson_records(upload.data, name, read)
-                problems += [f"{p.source}: {p.message}" for p in read]
-                pending += [("patient", f"{name}: Patient/{p.patient_id}", p.document) for p in patients]
-            elif suffix == ".json":
-                pending.append(("patient", name, upload.data))
-            else:
-                problems.append(f"{name}: not a .json Bundle, .ndjson export or .yaml test case")
-            if len(pending) > max_subjects:
-                raise TestingInputError(
-                    f"more than {max_subjects} patients and cases in one upload; use `mdrcds batch` for more"
-                )
-        subjects = [_run(kind, name, item, rulebook, engine, now, hook) for kind, name, item in pending]
+    named: dict[str, Upload] = {}
+    for number, upload in enumerate(uploads):
+        name = _base_name(upload.name, number)
+        named[name if name not in named else f"{name} (upload {number + 1})"] = upload
+    referenced: set[str] = set()
+    resolve = _uploaded(named, referenced)
+    for name, upload in named.items():
+        if Path(name).suffix.lower() in (".yaml", ".yml"):
+            try:
+                pending.append(("case", name, parse_case(upload.data, Path(name), resolve)))
+            except CaseError as exc:
+                problems += str(exc).splitlines()
+    for name, upload in named.items():
+        suffix = Path(name).suffix.lower()
+        if suffix in (".yaml", ".yml") or name in referenced:
+            continue
+        if suffix == ".ndjson":
+            read: list[ReadProblem] = []
+            patients = ndjson_records(upload.data, name, read)
+            problems += [f"{p.source}: {p.message}" for p in read]
+            pending += [("patient", f"{name}: Patient/{p.patient_id}", p.document) for p in patients]
+        elif suffix == ".json":
+            pending.append(("patient", name, upload.data))
+        else:
+            problems.append(f"{name}: not a .json Bundle, .ndjson export or .yaml test case")
+        if len(pending) > max_subjects:
+            break
+    if len(pending) > max_subjects:
+        raise TestingInputError(
+            f"more than {max_subjects} patients and cases in one upload; use `mdrcds batch` for more"
+        )
+    subjects = [_run(kind, name, item, rulebook, engine, now, hook) for kind, name, item in pending]
     return TestingRun(subjects, problems)
+
+
+def _base_name(name: str, number: int) -> str:
+    """The file name a browser sent, without any folder part (a browser sends none; a client might)."""
+    return Path(name.replace("\\", "/")).name or f"upload-{number + 1}"
+
+
+def _uploaded(named: dict[str, Upload], referenced: set[str]) -> BundleResolver:
+    def resolve(reference: str) -> bytes:
+        upload = named.get(reference)
+        if upload is None or Path(reference).suffix.lower() != ".json":
+            raise CaseError(
+                f"{reference!r} is not a .json file uploaded with this case; upload the Bundle in the "
+                "same request and name it by its file name (no paths are read on the server)"
+            )
+        referenced.add(reference)
+        return upload.data
+
+    return resolve
 
 
 def _run(

@@ -10,7 +10,7 @@ data:
   - resourceType: MedicationRequest
     status: active
     medicationCodeableConcept: "rxnorm#11170 verapamil"   # SYSTEM#code display shorthand
-  - bundle: more-data.json                              # a Bundle file, relative to this file
+  - bundle: more-data.json                              # a Bundle file (see below)
 expect:
   - rule: mdr1-inhibitor-with-immunotherapy
     fired: true
@@ -19,13 +19,17 @@ expect:
 expect_no_other_cards: true
 ```
 
+A `bundle:` reference is resolved by whoever supplies the case: `mdrcds test` reads it relative to the
+case file (a researcher's own files); the rule-testing page resolves it only to a file uploaded in the
+same request, and never opens a path a client sent. YAML is read with limits (`mdrcds.yamlfile`).
+
 A golden case directory (`request.json` + `expected.json`, as in `fhir_samples/`) is read as a case too.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -34,7 +38,6 @@ from xml.etree import ElementTree
 
 import orjson
 import pydantic
-import yaml
 
 from mdrcds.cards import rule_of
 from mdrcds.engine import Engine
@@ -43,6 +46,7 @@ from mdrcds.fhir import HOOKS
 from mdrcds.rulebook import Rulebook
 from mdrcds.service import Evaluation, evaluate
 from mdrcds.terminology import SYSTEM_URIS
+from mdrcds.yamlfile import DEFAULT_LIMITS, YamlLimitError, YamlLimits, load_yaml
 
 DEFAULT_PATIENT = "test-patient"
 _SHORTHAND = re.compile(r"^(?P<system>[A-Za-z][\w.+-]*(?::[^\s#]+)?)#(?P<code>[^\s#]+)(?: (?P<display>.+))?$")
@@ -50,6 +54,10 @@ _SHORTHAND = re.compile(r"^(?P<system>[A-Za-z][\w.+-]*(?::[^\s#]+)?)#(?P<code>[^
 
 class CaseError(MdrcdsError):
     """A test case file is invalid; the message names the file and the field."""
+
+
+BundleResolver = Callable[[str], bytes]
+"""Returns the bytes of the Bundle a case names in `data: [{bundle: NAME}]`; raises CaseError."""
 
 
 class Expectation(pydantic.BaseModel):
@@ -133,19 +141,43 @@ def find_cases(paths: Sequence[Path]) -> Iterator[Path]:
 
 
 def load_case(path: Path) -> LoadedCase:
-    """Read a YAML case file or a golden case directory."""
+    """Read a YAML case file (its `bundle:` references relative to it) or a golden case directory."""
     if path.is_dir():
         return _golden_case(path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise CaseError(f"{path}: not valid YAML ({exc})") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CaseError(f"{path}: cannot read ({exc.strerror})") from None
+    return parse_case(data, path, beside(path))
+
+
+def parse_case(
+    data: bytes, path: Path, resolve: BundleResolver, limits: YamlLimits = DEFAULT_LIMITS
+) -> LoadedCase:
+    """A case from its YAML bytes; `path` names it in messages, `resolve` supplies `bundle:` files."""
+    try:
+        raw = load_yaml(data, str(path), limits)
+    except YamlLimitError as exc:
+        raise CaseError(str(exc)) from None
     try:
         case = TestCase.model_validate(raw)
     except pydantic.ValidationError as exc:
         problems = [f"{path}: {'.'.join(map(str, e['loc'])) or '$'}: {e['msg']}" for e in exc.errors()]
         raise CaseError("\n".join(problems)) from None
-    return LoadedCase(case, path, _bundle(case, path))
+    return LoadedCase(case, path, _bundle(case, path, resolve))
+
+
+def beside(case_file: Path) -> BundleResolver:
+    """Resolve `bundle:` names relative to a case file on the researcher's own disk (`mdrcds test`)."""
+
+    def read(name: str) -> bytes:
+        target = case_file.parent / name
+        try:
+            return target.read_bytes()
+        except OSError as exc:
+            raise CaseError(f"{case_file}: cannot read bundle {target} ({exc.strerror})") from None
+
+    return read
 
 
 def _golden_case(directory: Path) -> LoadedCase:
@@ -175,15 +207,18 @@ def _golden_case(directory: Path) -> LoadedCase:
     return LoadedCase(case, directory, request)
 
 
-def _bundle(case: TestCase, path: Path) -> dict[str, Any]:
+def _bundle(case: TestCase, path: Path, resolve: BundleResolver) -> dict[str, Any]:
     resources: list[dict[str, Any]] = []
     for index, item in enumerate(case.data):
         if set(item) == {"bundle"}:
-            bundle_path = path.parent / str(item["bundle"])
             try:
-                bundle = orjson.loads(bundle_path.read_bytes())
-            except (OSError, orjson.JSONDecodeError) as exc:
-                raise CaseError(f"{path}: data[{index}].bundle: cannot read {bundle_path} ({exc})") from None
+                bundle = orjson.loads(resolve(str(item["bundle"])))
+            except CaseError as exc:
+                raise CaseError(f"{path}: data[{index}].bundle: {_after_name(str(exc), path)}") from None
+            except orjson.JSONDecodeError as exc:
+                raise CaseError(f"{path}: data[{index}].bundle: not JSON ({exc})") from None
+            if not isinstance(bundle, dict):
+                raise CaseError(f"{path}: data[{index}].bundle: not a FHIR Bundle (a JSON object)")
             resources += [
                 e["resource"] for e in bundle.get("entry") or [] if isinstance(e, dict) and "resource" in e
             ]
@@ -203,6 +238,11 @@ def _bundle(case: TestCase, path: Path) -> dict[str, Any]:
         if kind != "Patient" and "subject" not in resource and "patient" not in resource:
             resource["subject"] = {"reference": f"Patient/{patient_id}"}
     return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+
+
+def _after_name(message: str, path: Path) -> str:
+    prefix = f"{path}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 def _expand(value: Any) -> Any:
