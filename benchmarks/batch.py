@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from mdrcds.fhir import patient_of_raw
+from mdrcds.reading.fhir import patient_of_raw
 
 ROOT = Path(__file__).resolve().parents[1]
 BULK = ROOT / "fhir_samples" / "bulk"

@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from mdrcds import evaluate, load_rulebook
-from mdrcds.engine import Engine
+from mdrcds.reasoning.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[1]
 

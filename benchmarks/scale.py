@@ -99,7 +99,7 @@ def bundle(size: int) -> bytes:
 def measure(size: int, repeat: int) -> dict[str, float]:
     """In this process: median evaluation time and peak RSS for a Bundle of `size` resources."""
     from mdrcds import evaluate, load_rulebook
-    from mdrcds.engine import Engine
+    from mdrcds.reasoning.engine import Engine
 
     rulebook = load_rulebook()
     engine = Engine(rulebook)

@@ -13,9 +13,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from mdrcds.engine import Engine
 from mdrcds.facts import Fact
-from mdrcds.rulebook import Rulebook, load_rulebook
+from mdrcds.knowledge.rulebook import Rulebook, load_rulebook
+from mdrcds.reasoning.engine import Engine
 from service_support import Postgres, running_postgres, start_postgres
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mdrcds.audit import AuditLog
-from mdrcds.records import FeedbackItem, InvocationRecord, IssuedCard
-from mdrcds.store import Store
+from mdrcds.store.audit import AuditLog
+from mdrcds.store.database import Store
+from mdrcds.store.records import FeedbackItem, InvocationRecord, IssuedCard
 from service_support import wait_for
 
 
@@ -150,9 +150,9 @@ READ_ONLY_PROBE = """
 import json, sys, time
 from datetime import UTC, datetime
 from pathlib import Path
-from mdrcds.audit import AuditLog
-from mdrcds.records import InvocationRecord
-from mdrcds.store import Store
+from mdrcds.store.audit import AuditLog
+from mdrcds.store.records import InvocationRecord
+from mdrcds.store.database import Store
 
 spool, database_dir = Path(sys.argv[1]), Path(sys.argv[2])
 store = Store(f"sqlite:///{database_dir / 'audit.sqlite3'}")  # the directory does not exist: down

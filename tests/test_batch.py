@@ -11,10 +11,10 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from mdrcds import population
-from mdrcds.batch import run_local
 from mdrcds.cli import main
-from mdrcds.population import ReadProblem, records
+from mdrcds.reading import population
+from mdrcds.reading.population import ReadProblem, records
+from mdrcds.research.batch import run_local
 
 ROOT = Path(__file__).resolve().parents[1]
 BULK = ROOT / "fhir_samples" / "bulk"

@@ -5,11 +5,11 @@ from datetime import date
 import pytest
 
 from conftest import NOW, hook_request, medication_request
-from mdrcds.cards import SUMMARY_LIMIT, card_uuid, join_names, summary_of
-from mdrcds.engine import Engine
+from mdrcds.cards.render import SUMMARY_LIMIT, card_uuid, join_names, summary_of
 from mdrcds.facts import Fact
-from mdrcds.findings import Finding
-from mdrcds.rulebook import Rulebook
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.reasoning.engine import Engine
+from mdrcds.reasoning.findings import Finding
 from mdrcds.service import evaluate
 
 PGP = "pgp-inhibitor-with-pgp-substrate-chemotherapy"

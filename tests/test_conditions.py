@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mdrcds.facts.conditions import in_other_context, treatment_induced
-from mdrcds.terminology import Concept
+from mdrcds.knowledge.terminology import Concept
 
 NAMES = ("kidney transplant", "renal transplant", "rheumatoid arthritis")
 

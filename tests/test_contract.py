@@ -6,11 +6,11 @@ import json
 from datetime import date
 from pathlib import Path
 
-from mdrcds.discovery import discovery_document
-from mdrcds.engine import Engine
-from mdrcds.rulebook import Rulebook
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.reasoning.engine import Engine
 from mdrcds.service import evaluate
 from mdrcds.web.contract import EXAMPLE_CASES, EXAMPLE_NOW, dumps, openapi_document
+from mdrcds.web.discovery import discovery_document
 
 ROOT = Path(__file__).resolve().parents[1]
 API = ROOT / "api"

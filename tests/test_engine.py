@@ -6,9 +6,9 @@ import textwrap
 from datetime import date
 
 from conftest import medication_fact
-from mdrcds.engine import Engine, compile_pattern
 from mdrcds.facts import Fact
-from mdrcds.rulebook import Rulebook
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.reasoning.engine import Engine, compile_pattern
 
 MDR1 = "mdr1-inhibitor-with-immunotherapy"
 

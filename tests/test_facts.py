@@ -9,9 +9,9 @@ import pytest
 from conftest import NOW, bundle, hook_request, medication_request
 from mdrcds.errors import FhirValidationError, InputFormatError
 from mdrcds.facts import Fact, extract_facts, parse_date
-from mdrcds.fhir import read_bytes, validator
-from mdrcds.rulebook import Rulebook
-from mdrcds.terminology import Code, Member, Terminology, ValueSet
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.knowledge.terminology import Code, Member, Terminology, ValueSet
+from mdrcds.reading.fhir import read_bytes, validator
 
 
 def code_only(value_set: str, kind: str, member: str, system: str, code: str) -> ValueSet:

@@ -12,9 +12,9 @@ import pytest
 
 from conftest import SAMPLES
 from json_mutation import paths, replaced
-from mdrcds.engine import Engine
 from mdrcds.errors import InputError
-from mdrcds.rulebook import Rulebook
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.reasoning.engine import Engine
 from mdrcds.service import evaluate
 
 CASES = [

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import bundle, hook_request, medication_request
 from mdrcds.errors import FhirValidationError, InputFormatError
-from mdrcds.fhir import read_bytes, read_input, validator
+from mdrcds.reading.fhir import read_bytes, read_input, validator
 
 
 def both_readers(document: object) -> list[object]:

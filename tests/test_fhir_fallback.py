@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mdrcds.prefetch import FhirFetcher, FhirServerError
+from mdrcds.reading.prefetch import FhirFetcher, FhirServerError
 from mdrcds.settings import Settings
 from service_support import live_service, make_tls
 

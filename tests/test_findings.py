@@ -7,9 +7,9 @@ import pytest
 
 from conftest import medication_fact
 from mdrcds.facts import Fact
-from mdrcds.findings import Focus, Match, build_findings, holds
-from mdrcds.rulebook import Rulebook
-from mdrcds.ruleschema import Predicate
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.knowledge.ruleschema import Predicate
+from mdrcds.reasoning.findings import Focus, Match, build_findings, holds
 
 MDR1 = "mdr1-inhibitor-with-immunotherapy"
 

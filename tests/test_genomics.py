@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from mdrcds.facts.genomics import annotation_of, presence_of
-from mdrcds.rulebook import Rulebook
+from mdrcds.knowledge.rulebook import Rulebook
 
 LOINC = "http://loinc.org"
 TBD = "http://hl7.org/fhir/uv/genomics-reporting/CodeSystem/tbd-codes-cs"

@@ -12,8 +12,8 @@ import pytest
 from conftest import SAMPLES
 from golden_builder import rendered
 from golden_cases import build
-from mdrcds.engine import Engine
-from mdrcds.rulebook import Rulebook
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.reasoning.engine import Engine
 from mdrcds.service import evaluate
 
 CASES = sorted(p.parent for p in SAMPLES.glob("*/expected.json"))

@@ -15,15 +15,15 @@ import pydantic
 import pytest
 
 from conftest import ROOT, SAMPLES
-from mdrcds import knowledge_export
-from mdrcds.cards import rule_of
+from mdrcds.cards.detectedissue import detected_issue
+from mdrcds.cards.render import rule_of
 from mdrcds.cli import rulebook_files
-from mdrcds.detectedissue import detected_issue
-from mdrcds.engine import Engine
-from mdrcds.fhir import build_resource
-from mdrcds.records import FeedbackItem
-from mdrcds.rulebook import Rulebook
+from mdrcds.knowledge import export as knowledge_export
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.reading.fhir import build_resource
+from mdrcds.reasoning.engine import Engine
 from mdrcds.service import Evaluation, evaluate
+from mdrcds.store.records import FeedbackItem
 
 DATA = Path(__file__).parent / "data" / "cds-hooks"
 HEALTHCHAIN = ROOT / ".venv" / "third-party" / "healthchain-0.16.1" / "healthchain" / "models" / "responses"
@@ -246,7 +246,7 @@ def test_rulebook_export_round_trips(rulebook: Rulebook) -> None:
         assert read["citations"] == rule.citations
         assert read["hooks"] == rule.hooks and read["grade"] == rule.evidence.grade
     for value_set in rulebook.terminology.value_sets.values():
-        from mdrcds.terminology import SYSTEM_URIS
+        from mdrcds.knowledge.terminology import SYSTEM_URIS
 
         codes = sorted({(SYSTEM_URIS[c.system], c.code) for m in value_set.members for c in m.codes})
         read = summary["value_sets"][value_set.id]

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
-from mdrcds.cards import rule_of
-from mdrcds.engine import Engine
-from mdrcds.knowledge_export import plan_definition
-from mdrcds.rulebook import check_rulebook, load_rulebook
-from mdrcds.ruledocs import rule_page
+from mdrcds.cards.render import rule_of
+from mdrcds.knowledge.export import plan_definition
+from mdrcds.knowledge.rulebook import check_rulebook, load_rulebook
+from mdrcds.knowledge.ruledocs import rule_page
+from mdrcds.reasoning.engine import Engine
+from mdrcds.research.testcases import load_case, run_case
 from mdrcds.service import evaluate
-from mdrcds.testcases import load_case, run_case
 from rules_support import PPI_RULE, PPI_SAMPLE, rules_with_status
 
 NOW = date(2026, 11, 23)

@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mdrcds.governance import Period, figures
-from mdrcds.records import FeedbackItem, InvocationRecord, IssuedCard
-from mdrcds.rulebook import Rulebook
+from mdrcds.knowledge.rulebook import Rulebook
 from mdrcds.settings import Settings, TrustedIssuer
-from mdrcds.store import Store
+from mdrcds.store.database import Store
+from mdrcds.store.governance import Period, figures
+from mdrcds.store.records import FeedbackItem, InvocationRecord, IssuedCard
 from mdrcds.web.app import create_app
 from mdrcds.web.contract import openapi_document
 from mdrcds.web.html import markdown

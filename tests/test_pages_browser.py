@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from conftest import ROOT
 from mdrcds.settings import Settings
-from mdrcds.store import Store
+from mdrcds.store.database import Store
 from rules_support import PPI_RULE, PPI_SAMPLE, rules_with_status
 from service_support import SAMPLES, live_service, wait_for
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from mdrcds.products import read_products
-from mdrcds.rulebook import Rulebook
-from mdrcds.terminology import Concept
+from mdrcds.knowledge.products import read_products
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.knowledge.terminology import Concept
 
 PRODUCTS = ROOT / "rules" / "provenance" / "products.csv"
 

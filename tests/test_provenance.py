@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 
 from conftest import ROOT
-from mdrcds.rulebook import Rulebook
+from mdrcds.knowledge.rulebook import Rulebook
 
 _SYSTEMS = {
     "RxNorm": "rxnorm",

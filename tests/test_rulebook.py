@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from mdrcds.engine import Engine
 from mdrcds.errors import EvaluationLimitError, RuleLoadError
 from mdrcds.facts import Fact
-from mdrcds.rulebook import Rulebook, check_rulebook, load_rulebook
+from mdrcds.knowledge.rulebook import Rulebook, check_rulebook, load_rulebook
+from mdrcds.reasoning.engine import Engine
 
 RULE = "mdr1-inhibitor-with-immunotherapy"
 

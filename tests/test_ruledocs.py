@@ -6,8 +6,8 @@ import pytest
 
 from conftest import ROOT
 from mdrcds.cli import main
-from mdrcds.rulebook import Rulebook
-from mdrcds.ruledocs import catalogue
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.knowledge.ruledocs import catalogue
 
 DOCS = ROOT / "docs" / "rules"
 

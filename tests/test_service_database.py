@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from mdrcds.settings import Settings
-from mdrcds.store import Store
+from mdrcds.store.database import Store
 from service_support import SAMPLES, Postgres, live_service, wait_for
 
 CALLS = 1000

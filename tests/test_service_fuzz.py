@@ -16,7 +16,7 @@ import pytest
 
 from json_mutation import DELETE, paths, replaced
 from mdrcds.settings import Settings
-from mdrcds.store import Store
+from mdrcds.store.database import Store
 from service_support import live_service, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]

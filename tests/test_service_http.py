@@ -20,7 +20,7 @@ import jwt
 import pytest
 
 from mdrcds.settings import Settings, TrustedIssuer
-from mdrcds.store import Store
+from mdrcds.store.database import Store
 from service_support import (
     SAMPLES,
     FakeFhirServer,

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from mdrcds.auth import Authenticator, AuthError, KeySets
 from mdrcds.errors import InputFormatError
-from mdrcds.feedback import parse_feedback
-from mdrcds.fhir import read_input
-from mdrcds.hookrequest import RequestError, check_request
-from mdrcds.prefetch import PREFETCH_TEMPLATES, FhirFetcher, FhirServerError, render
+from mdrcds.reading.fhir import read_input
+from mdrcds.reading.hookrequest import RequestError, check_request
+from mdrcds.reading.prefetch import PREFETCH_TEMPLATES, FhirFetcher, FhirServerError, render
 from mdrcds.settings import Settings, TrustedIssuer
+from mdrcds.store.feedback import parse_feedback
+from mdrcds.web.auth import Authenticator, AuthError, KeySets
 from service_support import jwks, make_keys, token
 
 
@@ -154,7 +154,7 @@ def test_the_authenticator_checks_replay_before_accepting(tmp_path: Path) -> Non
 
 
 def test_token_replay_is_caught_in_memory_while_the_database_is_down(tmp_path: Path) -> None:
-    from mdrcds.store import Store
+    from mdrcds.store.database import Store
     from mdrcds.web.authn import TokenLedger
 
     # A SQLite file in a directory that does not exist: every database call fails.

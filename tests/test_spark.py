@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from mdrcds.batch import run_local
 from mdrcds.cli import main
-from mdrcds.spark import run_spark
+from mdrcds.research.batch import run_local
+from mdrcds.research.spark import run_spark
 from test_batch import BULK, export_from_golden_cases
 
 NOW = date(2026, 11, 23)

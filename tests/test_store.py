@@ -10,8 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from mdrcds.records import FeedbackItem, InvocationRecord, IssuedCard
-from mdrcds.store import Store
+from mdrcds.store.database import Store
+from mdrcds.store.records import FeedbackItem, InvocationRecord, IssuedCard
 
 WHEN = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 

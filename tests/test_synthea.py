@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import NOW, SAMPLES
-from mdrcds.engine import Engine
-from mdrcds.rulebook import Rulebook
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.reasoning.engine import Engine
 from mdrcds.service import evaluate
 
 BUNDLES = sorted((SAMPLES / "synthea").glob("*.json"))

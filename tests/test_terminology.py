@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from mdrcds.terminology import Code, Concept, Member, Terminology, ValueSet, normalise_name
+from mdrcds.knowledge.terminology import Code, Concept, Member, Terminology, ValueSet, normalise_name
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 

@@ -9,9 +9,9 @@ import pytest
 
 from conftest import SAMPLES
 from mdrcds.cli import main
-from mdrcds.engine import Engine
-from mdrcds.rulebook import Rulebook
-from mdrcds.testcases import coverage, find_cases, junit_xml, load_case, run_path
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.reasoning.engine import Engine
+from mdrcds.research.testcases import coverage, find_cases, junit_xml, load_case, run_path
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE = ROOT / "tests" / "cases" / "verapamil-pembrolizumab-order-select.yaml"

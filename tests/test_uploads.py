@@ -17,11 +17,11 @@ import httpx
 import pytest
 
 from conftest import ROOT
-from mdrcds.engine import Engine
-from mdrcds.rulebook import Rulebook, check_rulebook
-from mdrcds.ruletesting import TestingRun, Upload, run_uploads
+from mdrcds.knowledge.rulebook import Rulebook, check_rulebook
+from mdrcds.knowledge.yamlfile import YamlLimitError, load_yaml
+from mdrcds.reasoning.engine import Engine
+from mdrcds.research.ruletesting import TestingRun, Upload, run_uploads
 from mdrcds.settings import Settings
-from mdrcds.yamlfile import YamlLimitError, load_yaml
 from service_support import live_service
 
 SENTINEL_DRUG = "verapamil SENTINEL-7f3a"

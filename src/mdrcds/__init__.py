@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mdrcds.engine import Engine
 from mdrcds.errors import MdrcdsError
-from mdrcds.rulebook import Rulebook, load_rulebook
+from mdrcds.knowledge.rulebook import Rulebook, load_rulebook
+from mdrcds.reasoning.engine import Engine
 from mdrcds.service import Evaluation, evaluate
 
 __version__ = "0.1.0"

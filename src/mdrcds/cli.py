@@ -13,12 +13,12 @@ from typing import TextIO
 
 import orjson
 
-from mdrcds import knowledge_export
-from mdrcds.engine import Engine
 from mdrcds.errors import ConfigurationError, EngineError, InputError, MdrcdsError
-from mdrcds.fhir import HOOKS, build_resource
-from mdrcds.rulebook import Rulebook, check_rulebook, default_rules_dir, load_rulebook
-from mdrcds.ruledocs import catalogue
+from mdrcds.knowledge import export as knowledge_export
+from mdrcds.knowledge.rulebook import Rulebook, check_rulebook, default_rules_dir, load_rulebook
+from mdrcds.knowledge.ruledocs import catalogue
+from mdrcds.reading.fhir import HOOKS, build_resource
+from mdrcds.reasoning.engine import Engine
 from mdrcds.service import Evaluation, evaluate
 from mdrcds.settings import Settings
 
@@ -212,7 +212,7 @@ def _terminal(markdown: str, colour: bool) -> str:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from mdrcds.testcases import coverage, find_cases, junit_xml, run_path
+    from mdrcds.research.testcases import coverage, find_cases, junit_xml, run_path
 
     rulebook = load_rulebook(args.rules)
     engine = Engine(rulebook)
@@ -239,14 +239,14 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from mdrcds.batch import Progress, run_local, summary, write_findings, write_summary
-    from mdrcds.report import render_report
+    from mdrcds.research.batch import Progress, run_local, summary, write_findings, write_summary
+    from mdrcds.research.report import render_report
 
     now = args.now or date.today()
     rulebook = load_rulebook(args.rules)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.engine == "spark":
-        from mdrcds.spark import run_spark
+        from mdrcds.research.spark import run_spark
 
         print(f"mdrcds: running on Spark ({args.master or 'default master'})", file=sys.stderr)
         result = run_spark(
@@ -305,7 +305,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from mdrcds.store import Store, StoreUnavailable
+    from mdrcds.store.database import Store, StoreUnavailable
     from mdrcds.web.logs import LOG_CONFIG
 
     settings = _settings()

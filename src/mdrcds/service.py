@@ -11,14 +11,14 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from mdrcds.cards import Card, build_card, rule_of
-from mdrcds.detectedissue import detected_issue
-from mdrcds.engine import Engine
+from mdrcds.cards.detectedissue import detected_issue
+from mdrcds.cards.render import Card, build_card, rule_of
 from mdrcds.errors import EvaluationLimitError
 from mdrcds.facts import FactSet, extract_facts
-from mdrcds.fhir import FhirInput, FhirVersion, build_resource, read_bytes, read_input, validator
-from mdrcds.findings import Finding, Focus, build_findings
-from mdrcds.rulebook import Rulebook
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.reading.fhir import FhirInput, FhirVersion, build_resource, read_bytes, read_input, validator
+from mdrcds.reasoning.engine import Engine
+from mdrcds.reasoning.findings import Finding, Focus, build_findings
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def evaluate_input(
     limits: Limits | None = None,
     include_silent: bool = False,
 ) -> Evaluation:
-    """Evaluate input already read (`mdrcds.fhir.read_bytes` / `read_input`), e.g. after the web layer
+    """Evaluate input already read (`mdrcds.reading.fhir.read_bytes` / `read_input`), e.g. after the web layer
     has added prefetch data it fetched itself. Same contract as `evaluate`."""
     source = fhir_input.source
     limits = limits or Limits()

@@ -9,23 +9,40 @@ interaction findings.
 - `mitigation`: from the clinician's feedback, when given: the accepted suggestion, or the override
   reason with its coding and comment.
 
-The caller validates the result with the FHIR models (`mdrcds.fhir.build_resource`).
+The caller validates the result with the FHIR models (`mdrcds.reading.fhir.build_resource`).
 """
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, Protocol
 
-from mdrcds.cards import TOPIC_SYSTEM, Card, rule_of
-from mdrcds.findings import Finding
-from mdrcds.records import FeedbackItem
-from mdrcds.rulebook import OVERRIDE_REASON_SYSTEM, Rulebook
+from mdrcds.cards.render import TOPIC_SYSTEM, Card, rule_of
+from mdrcds.knowledge.rulebook import OVERRIDE_REASON_SYSTEM, Rulebook
+from mdrcds.reasoning.findings import Finding
 
 SEVERITY = {"critical": "high", "warning": "moderate", "info": "low"}
 """DetectedIssue.severity (FHIR R4 detectedissue-severity) for each CDS Hooks indicator."""
 
 JsonObject = dict[str, Any]
+
+
+class CardOutcome(Protocol):
+    """What a clinician did with a card (CDS Hooks feedback), as the store's `FeedbackItem` holds it."""
+
+    @property
+    def card(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def outcome_timestamp(self) -> datetime: ...
+    @property
+    def accepted_suggestions(self) -> Sequence[str]: ...
+    @property
+    def override_reason(self) -> dict[str, str] | None: ...
+    @property
+    def user_comment(self) -> str | None: ...
 
 
 def detected_issue(
@@ -35,7 +52,7 @@ def detected_issue(
     *,
     patient_id: str | None,
     identified: date,
-    feedback: FeedbackItem | None = None,
+    feedback: CardOutcome | None = None,
 ) -> JsonObject:
     """The DetectedIssue of one card (see the module docstring)."""
     rule = finding.rule
@@ -73,7 +90,7 @@ def _sources(finding: Finding) -> list[str]:
     return list(dict.fromkeys(fact.source for match in finding.matches for fact in match.values()))
 
 
-def _mitigation(card: Card, feedback: FeedbackItem | None) -> JsonObject | None:
+def _mitigation(card: Card, feedback: CardOutcome | None) -> JsonObject | None:
     if feedback is None or feedback.card != card["uuid"]:
         return None
     when = feedback.outcome_timestamp.isoformat()

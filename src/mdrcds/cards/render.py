@@ -14,8 +14,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from mdrcds.facts import Fact
-from mdrcds.findings import Finding
-from mdrcds.rulebook import OVERRIDE_REASON_SYSTEM, Rulebook
+from mdrcds.knowledge.rulebook import OVERRIDE_REASON_SYSTEM, Rulebook
+from mdrcds.reasoning.findings import Finding
 
 Card = dict[str, Any]
 

@@ -1,4 +1,7 @@
-"""Facts: flat, typed clinical statements made from FHIR resources, with provenance.
+"""Stage 2, facts: flat, typed clinical statements made from FHIR resources, with provenance.
+
+Takes in an `FhirInput` (the reading stage) and the rulebook's `Terminology`; classifies resources into
+value sets and hands on a `FactSet` (plus derived aggregates) to the reasoning stage. Pure.
 
 A small package by clinical concept: `model` (the Fact), `exposure` (when a medication record counts),
 `dose` (daily doses), `conditions` (status and context of a diagnosis), `genomics` (variants and their

@@ -30,8 +30,8 @@ from mdrcds.facts.fhirjson import (
 )
 from mdrcds.facts.genomics import Annotation, annotation_of, variant_values
 from mdrcds.facts.model import ENGINE_FIELDS, Fact, FactSet, Scalar
-from mdrcds.fhir import FhirInput, Resource
-from mdrcds.terminology import ClassMatch, Concept, Terminology
+from mdrcds.knowledge.terminology import ClassMatch, Concept, Terminology
+from mdrcds.reading.fhir import FhirInput, Resource
 
 _KIND_BY_TYPE = {
     "MedicationRequest": "medication",

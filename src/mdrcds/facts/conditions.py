@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from mdrcds.facts.fhirjson import JsonObject, codeable_texts, first_code, parse_date
-from mdrcds.terminology import Concept, normalise_name
+from mdrcds.knowledge.terminology import Concept, normalise_name
 
 _UNCONFIRMED = frozenset({"unconfirmed", "provisional", "differential"})
 _VOID = frozenset({"refuted", "entered-in-error"})

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
-from mdrcds.terminology import Concept
+from mdrcds.knowledge.terminology import Concept
 
 JsonObject = dict[str, Any]
 

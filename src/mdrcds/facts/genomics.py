@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from mdrcds.facts.fhirjson import JsonObject, as_list, concept_of, has_coding
 from mdrcds.facts.model import Scalar
-from mdrcds.terminology import Concept, Terminology
+from mdrcds.knowledge.terminology import Concept, Terminology
 
 LOINC = "http://loinc.org"
 GR_TBD = "http://hl7.org/fhir/uv/genomics-reporting/CodeSystem/tbd-codes-cs"

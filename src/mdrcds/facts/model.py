@@ -10,38 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+from mdrcds.knowledge.ruleschema import ENGINE_FIELDS
+
 Scalar = str | int | float | bool
 
-ENGINE_FIELDS: Mapping[str, type | tuple[type, ...]] = {
-    "kind": str,
-    "class": str,
-    "member": str,
-    "status": str,
-    "current": bool,
-    "draft": bool,
-    "matched_by": str,
-    "systemic": bool,
-    "target": str,
-    "pred_eq_mg_day": (int, float),
-    "pred_eq_band": str,
-    "premedication": bool,
-    "treatment_start": bool,
-    "value_code": str,
-    "value": (int, float),
-    "unit": str,
-    "gene": str,
-    "significance": str,
-    "change_type": str,
-    "presence": str,
-    "loss_of_function": str,
-    "first_in_class": bool,
-    "preexisting": str,
-    "result": str,
-    "after_first_checkpoint_inhibitor": bool,
-    "resistance_pattern": str,
-    "prior_pgp_substrates": (int, float),
-}
-"""Fact fields a rule pattern may test, with their types."""
+__all__ = ["ENGINE_FIELDS", "NOTE_ATTRIBUTES", "Fact", "FactSet", "Scalar"]
 
 NOTE_ATTRIBUTES = ("exposure_note", "dose_note", "onset_note", "variant_note")
 """Attributes holding a sentence for the card's 'what triggered' line (never tested by a pattern)."""

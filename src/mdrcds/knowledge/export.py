@@ -10,7 +10,7 @@ a Library that ties them together with the rulebook version, all in one collecti
   members matched by name only are listed as such in an extension and in the description;
 - the Library (type asset-collection) depends on every PlanDefinition and ValueSet.
 
-Build the resources with `mdrcds.fhir.build_resource`, which validates them with the FHIR models;
+Build the resources with `mdrcds.reading.fhir.build_resource`, which validates them with the FHIR models;
 `summarise` reads an exported Bundle back (for round-trip checks and for knowledge-management tools).
 """
 
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mdrcds.citations import Citation
-from mdrcds.rulebook import Rulebook
-from mdrcds.ruleschema import Pattern, Rule
-from mdrcds.terminology import SYSTEM_URIS, ValueSet
+from mdrcds.knowledge.citations import Citation
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.knowledge.ruleschema import Pattern, Rule
+from mdrcds.knowledge.terminology import SYSTEM_URIS, ValueSet
 
 JsonObject = dict[str, Any]
 

@@ -16,7 +16,7 @@ import csv
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mdrcds.terminology import SYSTEM_URIS, Code, ValueSet
+from mdrcds.knowledge.terminology import SYSTEM_URIS, Code, ValueSet
 
 _COLUMNS = ("ingredient", "kind", "system", "code", "name", "source", "verified", "note")
 _KINDS = ("brand", "product")

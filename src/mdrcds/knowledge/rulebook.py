@@ -4,7 +4,7 @@ validated together, with a linter that names the file, rule and field of every p
 Layout of a rules directory:
 
     rulebook.yaml              name, version, source label, default override reasons
-    rules/*.yaml               one rule per file (see `mdrcds.ruleschema`)
+    rules/*.yaml               one rule per file (see `mdrcds.knowledge.ruleschema`)
     valuesets/*.yaml           one value set per file
     citations.yaml             citation key -> verified reference
     provenance/                codes.csv and the CDS Hooks override-reason CodeSystem (read here)
@@ -23,13 +23,12 @@ from typing import Any, TypeVar
 
 import pydantic
 
-from mdrcds.citations import Citation
 from mdrcds.errors import RuleLoadError
-from mdrcds.facts import ENGINE_FIELDS
-from mdrcds.products import ProductRow, read_products, with_products
-from mdrcds.ruleschema import Rule, RulebookMeta
-from mdrcds.terminology import SYSTEM_URIS, Code, Member, Terminology, ValueSet
-from mdrcds.yamlfile import YamlLimitError, load_yaml
+from mdrcds.knowledge.citations import Citation
+from mdrcds.knowledge.products import ProductRow, read_products, with_products
+from mdrcds.knowledge.ruleschema import ENGINE_FIELDS, Rule, RulebookMeta
+from mdrcds.knowledge.terminology import SYSTEM_URIS, Code, Member, Terminology, ValueSet
+from mdrcds.knowledge.yamlfile import YamlLimitError, load_yaml
 
 MAX_PATTERNS_PER_RULE = 16  # durable-rules MAX_MESSAGE_FRAMES
 MAX_JOINED_PATTERNS = 3
@@ -62,8 +61,9 @@ _M = TypeVar("_M", bound=pydantic.BaseModel)
 
 def default_rules_dir() -> Path:
     """The rules shipped with mdrcds: inside the installed package, or the repository's `rules/`."""
-    packaged = Path(__file__).parent / "rules"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "rules"
+    package = Path(__file__).resolve().parents[1]  # mdrcds/
+    packaged = package / "rules"
+    return packaged if packaged.is_dir() else package.parents[1] / "rules"
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from what the rulebook generates.
 
 from __future__ import annotations
 
-from mdrcds.rulebook import Rulebook
-from mdrcds.ruleschema import Constraint, Rule
-from mdrcds.terminology import ValueSet
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.knowledge.ruleschema import Constraint, Rule
+from mdrcds.knowledge.terminology import ValueSet
 
 STATUS_MEANING = {
     "active": "evaluated, and its cards are returned",

@@ -26,10 +26,42 @@ windows are post-match predicates (`where`), evaluated in Python on each match, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ENGINE_FIELDS: Mapping[str, type | tuple[type, ...]] = {
+    "kind": str,
+    "class": str,
+    "member": str,
+    "status": str,
+    "current": bool,
+    "draft": bool,
+    "matched_by": str,
+    "systemic": bool,
+    "target": str,
+    "pred_eq_mg_day": (int, float),
+    "pred_eq_band": str,
+    "premedication": bool,
+    "treatment_start": bool,
+    "value_code": str,
+    "value": (int, float),
+    "unit": str,
+    "gene": str,
+    "significance": str,
+    "change_type": str,
+    "presence": str,
+    "loss_of_function": str,
+    "first_in_class": bool,
+    "preexisting": str,
+    "result": str,
+    "after_first_checkpoint_inhibitor": bool,
+    "resistance_pattern": str,
+    "prior_pgp_substrates": (int, float),
+}
+"""Fact fields a rule pattern may test, with their types; the fact layer makes facts with these fields."""
 
 Scalar = str | int | float | bool
 Comparison = Literal[">", ">=", "<", "<=", "!="]

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mdrcds.errors import InputFormatError
-from mdrcds.fhir import FhirInput
+from mdrcds.reading.fhir import FhirInput
 
 
 class RequestError(InputFormatError):
@@ -61,7 +61,7 @@ _AUTHORIZATION_FIELDS = {
 
 
 def check_request(fhir_input: FhirInput, service_hook: str) -> None:
-    """Check a request read by `mdrcds.fhir.read_bytes` against the hook its service answers."""
+    """Check a request read by `mdrcds.reading.fhir.read_bytes` against the hook its service answers."""
     if fhir_input.hook != service_hook:
         raise RequestError("hook", f"this service answers {service_hook!r}, not {fhir_input.hook!r}")
     instance = fhir_input.hook_instance

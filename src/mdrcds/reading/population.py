@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from mdrcds.errors import InputFormatError
-from mdrcds.fhir import FACT_RESOURCE_TYPES, patient_of_raw
+from mdrcds.reading.fhir import FACT_RESOURCE_TYPES, patient_of_raw
 
 BUCKET_BYTES = 256 * 1024 * 1024
 NDJSON_NAME = re.compile(r"^([A-Z][A-Za-z]+)(?:\.[^.]+)*\.ndjson$")

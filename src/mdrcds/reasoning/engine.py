@@ -26,9 +26,9 @@ import durable.engine as durable
 
 from mdrcds.errors import EngineCapacityError, EngineError, EvaluationLimitError
 from mdrcds.facts import Fact
-from mdrcds.findings import Match
-from mdrcds.rulebook import Rulebook
-from mdrcds.ruleschema import Constraint, Pattern, Rule
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.knowledge.ruleschema import Constraint, Pattern, Rule
+from mdrcds.reasoning.findings import Match
 
 RULESET = "mdrcds"
 _OPERATORS = {">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte", "!=": "$neq"}

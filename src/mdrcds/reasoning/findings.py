@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from mdrcds.facts import Fact
-from mdrcds.ruleschema import INDICATOR_RANK, Predicate, Rule
+from mdrcds.knowledge.ruleschema import INDICATOR_RANK, Predicate, Rule
 
 
 @dataclass(frozen=True)

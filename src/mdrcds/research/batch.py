@@ -21,10 +21,10 @@ from typing import Any, TextIO
 
 import orjson
 
-from mdrcds.engine import Engine
 from mdrcds.errors import MdrcdsError
-from mdrcds.population import PatientRecord, ReadProblem, records
-from mdrcds.rulebook import Rulebook, load_rulebook
+from mdrcds.knowledge.rulebook import Rulebook, load_rulebook
+from mdrcds.reading.population import PatientRecord, ReadProblem, records
+from mdrcds.reasoning.engine import Engine
 from mdrcds.service import evaluate
 
 FINDING_COLUMNS = ("patient", "rule", "indicator", "summary", "triggers")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from mdrcds.batch import FindingRow
+from mdrcds.research.batch import FindingRow
 
 _COLOURS = {"info": "#2b6cb0", "warning": "#c05621", "critical": "#c53030"}
 MAX_PATIENT_ROWS = 2000

@@ -18,13 +18,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mdrcds.cards import rule_of
-from mdrcds.engine import Engine
+from mdrcds.cards.render import rule_of
 from mdrcds.errors import MdrcdsError
-from mdrcds.population import ReadProblem, ndjson_records
-from mdrcds.rulebook import Rulebook
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.reading.population import ReadProblem, ndjson_records
+from mdrcds.reasoning.engine import Engine
+from mdrcds.research.testcases import BundleResolver, CaseError, parse_case, run_case
 from mdrcds.service import evaluate
-from mdrcds.testcases import BundleResolver, CaseError, parse_case, run_case
 
 _EXPECTED_LINE = re.compile(r"^\s*([a-z0-9-]+)\s*[:=]\s*(\d+)\s*$")
 

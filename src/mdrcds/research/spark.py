@@ -2,7 +2,7 @@
 
 NDJSON lines are read by Spark, tagged with their patient, co-located by patient
 (`repartition` + `sortWithinPartitions`) and evaluated with the same per-patient function as the local
-runner (`mdrcds.batch.evaluate_record`) inside `mapInPandas`. The findings are written as Parquet by
+runner (`mdrcds.research.batch.evaluate_record`) inside `mapInPandas`. The findings are written as Parquet by
 Spark and collected for `summary.json` and `report.html`.
 """
 
@@ -16,12 +16,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mdrcds.batch import BatchResult, FindingRow, PatientOutcome, evaluate_record
-from mdrcds.engine import Engine
 from mdrcds.errors import InputFormatError, MdrcdsError
-from mdrcds.fhir import patient_of_raw
-from mdrcds.population import NDJSON_NAME, READ_TYPES, ReadProblem, bundle_of
-from mdrcds.rulebook import Rulebook, load_rulebook
+from mdrcds.knowledge.rulebook import Rulebook, load_rulebook
+from mdrcds.reading.fhir import patient_of_raw
+from mdrcds.reading.population import NDJSON_NAME, READ_TYPES, ReadProblem, bundle_of
+from mdrcds.reasoning.engine import Engine
+from mdrcds.research.batch import BatchResult, FindingRow, PatientOutcome, evaluate_record
 
 _OUTPUT_SCHEMA = (
     "patient string, source string, rule string, indicator string, summary string, triggers string, "
@@ -65,7 +65,7 @@ def _tag(batches: Iterator[Any]) -> Iterator[Any]:
 def _evaluator(rules_dir: str | None, now: date, hook: str) -> Any:
     def evaluate_partition(batches: Iterator[Any]) -> Iterator[Any]:
 
-        from mdrcds.population import PatientRecord
+        from mdrcds.reading.population import PatientRecord
 
         key = (rules_dir, now, hook)
         if key not in _EXECUTOR:

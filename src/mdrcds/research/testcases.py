@@ -21,7 +21,7 @@ expect_no_other_cards: true
 
 A `bundle:` reference is resolved by whoever supplies the case: `mdrcds test` reads it relative to the
 case file (a researcher's own files); the rule-testing page resolves it only to a file uploaded in the
-same request, and never opens a path a client sent. YAML is read with limits (`mdrcds.yamlfile`).
+same request, and never opens a path a client sent. YAML is read with limits (`mdrcds.knowledge.yamlfile`).
 
 A golden case directory (`request.json` + `expected.json`, as in `fhir_samples/`) is read as a case too.
 """
@@ -39,14 +39,14 @@ from xml.etree import ElementTree
 import orjson
 import pydantic
 
-from mdrcds.cards import rule_of
-from mdrcds.engine import Engine
+from mdrcds.cards.render import rule_of
 from mdrcds.errors import InputError, MdrcdsError
-from mdrcds.fhir import HOOKS
-from mdrcds.rulebook import Rulebook
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.knowledge.terminology import SYSTEM_URIS
+from mdrcds.knowledge.yamlfile import DEFAULT_LIMITS, YamlLimitError, YamlLimits, load_yaml
+from mdrcds.reading.fhir import HOOKS
+from mdrcds.reasoning.engine import Engine
 from mdrcds.service import Evaluation, evaluate
-from mdrcds.terminology import SYSTEM_URIS
-from mdrcds.yamlfile import DEFAULT_LIMITS, YamlLimitError, YamlLimits, load_yaml
 
 DEFAULT_PATIENT = "test-patient"
 _SHORTHAND = re.compile(r"^(?P<system>[A-Za-z][\w.+-]*(?::[^\s#]+)?)#(?P<code>[^\s#]+)(?: (?P<display>.+))?$")

@@ -33,8 +33,8 @@ from typing import IO, Any
 
 import orjson
 
-from mdrcds.records import FeedbackItem, InvocationRecord
-from mdrcds.store import Store, StoreUnavailable
+from mdrcds.store.database import Store, StoreUnavailable
+from mdrcds.store.records import FeedbackItem, InvocationRecord
 
 Record = InvocationRecord | FeedbackItem
 BATCH = 500

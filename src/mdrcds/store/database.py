@@ -1,8 +1,8 @@
 """The audit and feedback database (SQLite by default, PostgreSQL in production).
 
-With `mdrcds.tables` (the table definitions), the only module that imports sqlmodel/SQLAlchemy.
+With `mdrcds.store.tables` (the table definitions), the only module that imports sqlmodel/SQLAlchemy.
 Every failure to reach the database surfaces as
-`StoreUnavailable`, so callers can spool instead (`mdrcds.audit`). Writes are idempotent: an
+`StoreUnavailable`, so callers can spool instead (`mdrcds.store.audit`). Writes are idempotent: an
 invocation, card, feedback item or token seen twice is stored once.
 """
 
@@ -27,8 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from mdrcds.errors import MdrcdsError
-from mdrcds.records import FeedbackItem, InvocationRecord
-from mdrcds.tables import Card, Feedback, Invocation, PageSession, SeenToken, SilentFinding
+from mdrcds.store.records import FeedbackItem, InvocationRecord
+from mdrcds.store.tables import Card, Feedback, Invocation, PageSession, SeenToken, SilentFinding
 
 __all__ = ["GovernanceRows", "Store", "StoreUnavailable"]
 

@@ -12,8 +12,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from mdrcds.hookrequest import RequestError
-from mdrcds.records import FeedbackItem
+from mdrcds.reading.hookrequest import RequestError
+from mdrcds.store.records import FeedbackItem
 
 _INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 MAX_ITEMS = 1000

@@ -1,7 +1,7 @@
 """Governance figures per rule and period, from the audit and feedback tables (pure).
 
 For a CDS committee: how often each rule's cards were shown, accepted and overridden, why they were
-overridden, and, for a silent rule, how often it would have fired. `mdrcds.store.Store.governance`
+overridden, and, for a silent rule, how often it would have fired. `mdrcds.store.database.Store.governance`
 reads the rows; this module only counts.
 
 Definitions (also on the page): the override rate is overridden ÷ cards with feedback (a card the EHR
@@ -15,8 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from mdrcds.rulebook import Rulebook
-from mdrcds.store import GovernanceRows
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.store.database import GovernanceRows
 
 TOP_REASONS = 5
 

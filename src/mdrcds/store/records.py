@@ -1,6 +1,6 @@
 """What the service keeps: invocation audit records and feedback items, as plain data.
 
-Both are written to the database by `mdrcds.store`, or to the spool (`mdrcds.audit`) while the
+Both are written to the database by `mdrcds.store.database`, or to the spool (`mdrcds.store.audit`) while the
 database is unreachable, so each has a JSON form that round-trips exactly.
 """
 

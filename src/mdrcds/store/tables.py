@@ -1,4 +1,4 @@
-"""The database tables (SQLModel), shared by `mdrcds.store` and the alembic migrations.
+"""The database tables (SQLModel), shared by `mdrcds.store.database` and the alembic migrations.
 
 Timestamps are stored in UTC and read back time-zone aware. A new column or table here needs a new
 migration in `mdrcds/migrations/versions/`.

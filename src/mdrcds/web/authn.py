@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 from starlette.requests import Request
 
-from mdrcds.auth import Authenticator, AuthError
 from mdrcds.settings import Settings
-from mdrcds.store import Store, StoreUnavailable
+from mdrcds.store.database import Store, StoreUnavailable
+from mdrcds.web.auth import Authenticator, AuthError
 
 log = logging.getLogger("mdrcds.web")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mdrcds.cards import Card
-from mdrcds.fhir import FhirInput
+from mdrcds.cards.render import Card
+from mdrcds.reading.fhir import FhirInput
 
 
 @dataclass

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from mdrcds.ruleschema import INDICATOR_RANK
+from mdrcds.knowledge.ruleschema import INDICATOR_RANK
 from mdrcds.web.html import attr, markdown
 
 

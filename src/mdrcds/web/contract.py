@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mdrcds.discovery import SERVICES, discovery_document
 from mdrcds.settings import Settings
+from mdrcds.web.discovery import SERVICES, discovery_document
 
 EXAMPLE_CASES = {
     "mdrcds-patient-view": "mdr1-nivolumab-amiodarone-patient-view",

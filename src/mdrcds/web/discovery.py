@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mdrcds.prefetch import PREFETCH_TEMPLATES
+from mdrcds.reading.prefetch import PREFETCH_TEMPLATES
 
 
 @dataclass(frozen=True)

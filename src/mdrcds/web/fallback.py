@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mdrcds.discovery import CdsService
-from mdrcds.fhir import FhirInput, add_fetched
-from mdrcds.prefetch import PREFETCH_TEMPLATES, FhirFetcher, FhirServerError
+from mdrcds.reading.fhir import FhirInput, add_fetched
+from mdrcds.reading.prefetch import PREFETCH_TEMPLATES, FhirFetcher, FhirServerError
+from mdrcds.web.discovery import CdsService
 from mdrcds.web.metrics import Metrics
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from mdrcds.governance import Period, RuleFigures
+from mdrcds.store.governance import Period, RuleFigures
 from mdrcds.web.html import attr
 
 PERIODS = (7, 30, 90, 365)

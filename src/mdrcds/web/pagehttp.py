@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message
 
-from mdrcds.fhir import HOOKS
+from mdrcds.reading.fhir import HOOKS
 from mdrcds.settings import Settings
 from mdrcds.web.body import TooLarge, read_body
 

@@ -19,11 +19,11 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from mdrcds.governance import Period, figures
-from mdrcds.ruledocs import rule_page
-from mdrcds.store import StoreUnavailable
+from mdrcds.knowledge.ruledocs import rule_page
+from mdrcds.store.database import StoreUnavailable
+from mdrcds.store.governance import Period, figures
 from mdrcds.web import reviewpage, testingpage
-from mdrcds.web.app import Service
+from mdrcds.web.cdsservice import Service
 from mdrcds.web.governanceview import PERIODS, governance_html
 from mdrcds.web.html import STYLESHEET, attr, markdown, notice, page
 from mdrcds.web.pagehttp import FormError, html_response, read_form, same_origin, text_field

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mdrcds.auth import AuthError
-from mdrcds.store import Store, StoreUnavailable
+from mdrcds.store.database import Store, StoreUnavailable
+from mdrcds.web.auth import AuthError
 from mdrcds.web.authn import Authentication
 from mdrcds.web.html import OPEN_USER
 

@@ -20,14 +20,14 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mdrcds.discovery import SERVICES
 from mdrcds.errors import EngineError, InputError, InputFormatError
-from mdrcds.fhir import HOOKS, FhirInput, read_bytes
-from mdrcds.hookrequest import RequestError
-from mdrcds.population import ReadProblem, ndjson_records
-from mdrcds.rulebook import OVERRIDE_REASON_SYSTEM
+from mdrcds.knowledge.rulebook import OVERRIDE_REASON_SYSTEM
+from mdrcds.reading.fhir import HOOKS, FhirInput, read_bytes
+from mdrcds.reading.hookrequest import RequestError
+from mdrcds.reading.population import ReadProblem, ndjson_records
 from mdrcds.web.callstate import CallState
 from mdrcds.web.cardview import cards_html
+from mdrcds.web.discovery import SERVICES
 from mdrcds.web.html import attr, notice, page
 from mdrcds.web.pagehttp import (
     FormError,
@@ -40,7 +40,7 @@ from mdrcds.web.pagehttp import (
 )
 
 if TYPE_CHECKING:
-    from mdrcds.web.app import Service
+    from mdrcds.web.cdsservice import Service
 
 SHOWN_JSON_CHARACTERS = 200_000
 

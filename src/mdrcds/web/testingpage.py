@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mdrcds.errors import MdrcdsError
-from mdrcds.fhir import HOOKS
-from mdrcds.ruletesting import (
+from mdrcds.reading.fhir import HOOKS
+from mdrcds.research.ruletesting import (
     RuleRow,
     Subject,
     TestingInputError,
@@ -33,7 +33,7 @@ from mdrcds.web.pagehttp import (
 )
 
 if TYPE_CHECKING:
-    from mdrcds.web.app import Service
+    from mdrcds.web.cdsservice import Service
 
 TITLE = "Rule testing"
 
