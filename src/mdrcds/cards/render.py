@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
+from mdrcds.cards.inline import inline_markdown, one_line
 from mdrcds.facts import Fact
 from mdrcds.knowledge.rulebook import OVERRIDE_REASON_SYSTEM, Rulebook
 from mdrcds.reasoning.findings import Finding
@@ -43,13 +44,16 @@ def _distinct(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def render(template: str, finding: Finding, shorten: bool = False) -> str:
+def render(template: str, finding: Finding, shorten: bool = False, markdown: bool = False) -> str:
     """Fill `{alias}` with the matched member names, `{alias.label}` with the resource texts and
-    `{alias.<attribute>}` (gene, significance, target) with that fact attribute."""
+    `{alias.<attribute>}` (gene, significance, target) with that fact attribute. Every filled-in value
+    is made inline text (`markdown` for the card's detail, plain text otherwise): data never adds a line
+    or a Markdown block."""
+    as_text = inline_markdown if markdown else one_line
 
     def value(alias: str, attribute: str) -> str:
         facts = finding.facts_of(alias)
-        names = _distinct([_attribute(f, attribute) for f in facts])
+        names = _distinct([as_text(_attribute(f, attribute)) for f in facts])
         if shorten and len(names) > 1:
             return f"{names[0]} and {len(names) - 1} more"
         return join_names(names)
@@ -160,7 +164,7 @@ def _context_lines(finding: Finding, facts: Sequence[Fact], now: date | None) ->
             found = f"{shown} on {latest.start} ({latest.source})"
         else:
             found = "none in the data sent"
-        lines.append(f"- {context.label} in the last {context.within_days} days: {_escape(found)}")
+        lines.append(f"- {context.label} in the last {context.within_days} days: {inline_markdown(found)}")
     return lines
 
 
@@ -168,7 +172,7 @@ def _detail(finding: Finding, references: list[str], context: list[str]) -> str:
     rule = finding.rule
 
     def text(template: str) -> str:
-        return render(template, finding)
+        return render(template, finding, markdown=True)
 
     lines = [
         f"**Consequence.** {text(rule.card.consequence)}",
@@ -185,19 +189,12 @@ def _detail(finding: Finding, references: list[str], context: list[str]) -> str:
     ]
     for alias in rule.when.all:
         for fact in finding.facts_of(alias):
-            lines.append(f"- {_escape(fact.describe())}")
+            lines.append(f"- {inline_markdown(fact.describe())}")
     if context:
         lines += ["", "**Context**", "", *context]
     lines += ["", f"**Recommendation.** {text(rule.card.recommendation)}", "", "**References**", ""]
     lines += [f"{number}. {reference}" for number, reference in enumerate(references, start=1)]
     return "\n".join(line.rstrip() for line in lines)
-
-
-def _escape(text: str) -> str:
-    """Escape the Markdown characters that FHIR display text may contain."""
-    for char in "\\*_[]<>`":
-        text = text.replace(char, "\\" + char)
-    return text
 
 
 def _suggestions(finding: Finding, card_id: str) -> list[dict[str, Any]]:
@@ -216,7 +213,7 @@ def _suggestions(finding: Finding, card_id: str) -> list[dict[str, Any]]:
                 "actions": [
                     {
                         "type": "delete",
-                        "description": f"Remove the draft order {source}",
+                        "description": f"Remove the draft order {one_line(source)}",
                         "resourceId": source,
                     }
                     for source in sources
