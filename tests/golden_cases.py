@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import golden_generalised
 import golden_real_shapes
 from golden_builder import (
     CASES,
@@ -1278,6 +1279,7 @@ def build() -> dict[str, tuple[Json, Json, str]]:
         mdr_phenotype,
         abcb1_gain,
         *golden_real_shapes.ALL,
+        *golden_generalised.ALL,
     ):
         add()
     return CASES

@@ -1,4 +1,5 @@
-"""Conditions in another context than 'the patient has it' (mdrcds.facts.conditions)."""
+"""Conditions in another context than 'the patient has it' (mdrcds.facts.conditions, facts.context):
+codes outrank text, and text recognised by name is read by ConText."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import pytest
 from mdrcds.facts.conditions import in_other_context, treatment_induced
 from mdrcds.knowledge.terminology import Concept
 
-NAMES = ("kidney transplant", "renal transplant", "rheumatoid arthritis")
+NAMES = (
+    "kidney transplant",
+    "renal transplant",
+    "rheumatoid arthritis",
+    "coeliac disease",
+    "deceased donor renal transplant",
+)
 
 
 @pytest.mark.parametrize(
@@ -26,12 +33,16 @@ NAMES = ("kidney transplant", "renal transplant", "rheumatoid arthritis")
         "Suspected rheumatoid arthritis",
         "Screening for rheumatoid arthritis",
         "Kidney transplant donor",
-        "Living kidney donor",
+        "Donor for kidney transplant",
         "Kidney transplant planned",
+        "? rheumatoid arthritis",
+        "Patient denies rheumatoid arthritis",
+        "Possible rheumatoid arthritis",
+        "At risk of rheumatoid arthritis",
     ],
 )
 def test_other_contexts(text: str) -> None:
-    assert in_other_context(Concept((), text), NAMES)
+    assert in_other_context(Concept((), text), NAMES, {}, by_code=False)
 
 
 @pytest.mark.parametrize(
@@ -40,20 +51,48 @@ def test_other_contexts(text: str) -> None:
         "Kidney transplant recipient",
         "History of kidney transplant",
         "Status post renal transplant",
+        "S/p living related donor kidney transplant",
+        "Deceased donor renal transplant 2015, no rejection",
+        "Living-donor kidney transplant (2019); no evidence of rejection",
+        "Kidney transplant recipient, not on tacrolimus",
         "Rheumatoid arthritis",
         "Rheumatoid arthritis, seropositive, in remission",
         "Rheumatoid arthritis with no joint erosions",
+        "Rheumatoid arthritis, not on DMARDs",
+        "Rheumatoid arthritis. No flare.",
+        "Coeliac disease, gluten-free diet",
+        "Deceased donor renal transplant",
     ],
 )
 def test_the_patients_own_condition(text: str) -> None:
-    assert not in_other_context(Concept((), text), NAMES)
+    assert not in_other_context(Concept((), text), NAMES, {}, by_code=False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "deceased donor",
+        "kidney transplant donor",
+        "no rejection",
+        "not on DMARDs",
+        "possible flare",
+        "Family history of rheumatoid arthritis",
+        "awaiting kidney transplant",
+    ],
+)
+def test_a_coded_diagnosis_is_never_voided_by_its_text(text: str) -> None:
+    # Codes outrank text: a Condition coded Z94.0 or a SNOMED RA concept whose free text says any of
+    # these is still the patient's diagnosis (verificationStatus and category still apply).
+    concept = Concept((("http://hl7.org/fhir/sid/icd-10-cm", "Z94.0", None),), text)
+    assert not in_other_context(concept, NAMES, {}, by_code=True)
 
 
 def test_category_family_history_or_screening() -> None:
     resource = {"category": [{"coding": [{"code": "health-concern"}], "text": "Health concern"}]}
-    assert in_other_context(Concept((), "Rheumatoid arthritis"), NAMES, resource)
+    for by_code in (True, False):
+        assert in_other_context(Concept((), "Rheumatoid arthritis"), NAMES, resource, by_code)
     problem = {"category": [{"coding": [{"code": "problem-list-item"}]}]}
-    assert not in_other_context(Concept((), "Rheumatoid arthritis"), NAMES, problem)
+    assert not in_other_context(Concept((), "Rheumatoid arthritis"), NAMES, problem, by_code=False)
 
 
 @pytest.mark.parametrize(

@@ -207,6 +207,41 @@ def test_mitigation_comes_from_the_clinicians_feedback(rulebook: Rulebook, engin
     )
 
 
+CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ({}, None),
+        ({"tx": ["R"]}, "R"),
+        ({"tx": ["N"], "nivo": ["V"]}, "V"),
+        ({"tx": ["L", "R"], "nivo": ["M"]}, "R"),
+    ],
+)
+def test_a_detected_issue_carries_the_most_restrictive_label_of_its_resources(
+    labels: dict[str, list[str]], expected: str | None, rulebook: Rulebook, engine: Engine
+) -> None:
+    request = json.loads(
+        (SAMPLES / "context-snomed-kidney-transplant-living-donor-text-fires" / "request.json").read_text()
+    )
+    resources = [e["resource"] for e in request["prefetch"]["conditions"]["entry"]]
+    resources += [e["resource"] for e in request["context"]["draftOrders"]["entry"]]
+    for resource in resources:
+        key = "tx" if resource["resourceType"] == "Condition" else "nivo"
+        if key in labels:
+            resource["meta"] = {
+                "security": [{"system": CONFIDENTIALITY, "code": code} for code in labels[key]]
+                + [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]
+            }
+    evaluation = evaluate(json.dumps(request).encode(), rulebook=rulebook, engine=engine, now=NOW)
+    [issue] = evaluation.detected_issues(rulebook, NOW)
+    if expected is None:
+        assert "meta" not in issue
+    else:
+        assert issue["meta"]["security"] == [{"system": CONFIDENTIALITY, "code": expected}]
+
+
 def test_detected_issue_suggestions_create_the_issue(rulebook: Rulebook, engine: Engine) -> None:
     evaluation = evaluated(SAMPLES / "mdr1-pembrolizumab-verapamil-order-select", rulebook, engine)
     [card] = evaluation.with_detected_issue_suggestions(rulebook, NOW).cards

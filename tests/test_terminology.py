@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from mdrcds.knowledge.terminology import Code, Concept, Member, Terminology, ValueSet, normalise_name
+from mdrcds.knowledge.names import normalise_name
+from mdrcds.knowledge.terminology import Code, Concept, Member, Terminology, ValueSet
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 

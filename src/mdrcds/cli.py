@@ -188,6 +188,8 @@ def _print_text(evaluation: Evaluation, out: TextIO, colour: bool) -> None:
     patient = f"Patient/{evaluation.patient_id}" if evaluation.patient_id else "no Patient resource"
     count = len(evaluation.cards)
     out.write(f"{evaluation.source}: {evaluation.hook}, {patient}: {count} card{'s' if count != 1 else ''}\n")
+    if evaluation.withheld:
+        out.write(f"    {evaluation.withheld}\n")
     for card in evaluation.cards:
         tag = f"[{card['indicator'].upper()}]"
         if colour:

@@ -45,6 +45,8 @@ class Evaluation:
     skipped_resources: dict[str, int] = field(default_factory=dict)
     silent: list[Finding] = field(default_factory=list)
     """Findings of silent rules: evaluated and audited, never returned as cards."""
+    withheld: str | None = None
+    """Why no rule was evaluated at all (the patient is recorded as deceased), when that is so."""
 
     @property
     def silent_rule_ids(self) -> list[str]:
@@ -148,6 +150,20 @@ def evaluate_input(
     if len(fact_set.facts) > limits.max_facts:
         raise EvaluationLimitError(
             f"{source}: {len(fact_set.facts)} clinical facts; at most {limits.max_facts} per call"
+        )
+    if fact_set.deceased is not None:
+        # Every card is a treatment decision, and there is none to make for a patient who has died.
+        return Evaluation(
+            source=source,
+            hook=fhir_input.hook,
+            hook_instance=fhir_input.hook_instance,
+            patient_id=fact_set.patient_id,
+            cards=[],
+            findings=[],
+            facts=fact_set,
+            rulebook_version=rulebook.version,
+            skipped_resources=dict(fhir_input.skipped),
+            withheld=f"the patient is recorded as deceased (Patient.{fact_set.deceased}): no rule evaluated",
         )
     matches = engine.run(fact_set.facts, max_matches=limits.max_matches)
     focus = Focus.for_hook(fhir_input.hook, fhir_input.selection_refs, fhir_input.draft_refs)

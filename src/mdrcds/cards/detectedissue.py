@@ -7,7 +7,9 @@ interaction findings.
 - `implicated`: the resources that triggered the card; `evidence`: the evidence grade and summary;
   `detail`: the card's detail; `reference`: the first citation;
 - `mitigation`: from the clinician's feedback, when given: the accepted suggestion, or the override
-  reason with its coding and comment.
+  reason with its coding and comment;
+- `meta.security`: the most restrictive HL7 v3 Confidentiality label of the triggering resources, when
+  any of them carries one (a finding from restricted data is itself restricted).
 
 The caller validates the result with the FHIR models (`mdrcds.reading.fhir.build_resource`).
 """
@@ -19,6 +21,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from mdrcds.cards.render import TOPIC_SYSTEM, Card, rule_of
+from mdrcds.facts.fhirjson import CONFIDENTIALITY_ORDER, CONFIDENTIALITY_SYSTEM
 from mdrcds.knowledge.rulebook import OVERRIDE_REASON_SYSTEM, Rulebook
 from mdrcds.reasoning.findings import Finding
 
@@ -83,7 +86,20 @@ def detected_issue(
     mitigation = _mitigation(card, feedback)
     if mitigation:
         issue["mitigation"] = [mitigation]
+    label = _most_restrictive(finding)
+    if label is not None:
+        issue["meta"] = {"security": [{"system": CONFIDENTIALITY_SYSTEM, "code": label}]}
     return issue
+
+
+def _most_restrictive(finding: Finding) -> str | None:
+    labels = [
+        str(fact.attributes["confidentiality"])
+        for match in finding.matches
+        for fact in match.values()
+        if fact.attributes.get("confidentiality") in CONFIDENTIALITY_ORDER
+    ]
+    return max(labels, key=CONFIDENTIALITY_ORDER.index) if labels else None
 
 
 def _sources(finding: Finding) -> list[str]:

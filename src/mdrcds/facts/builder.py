@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import date
 
 from mdrcds.errors import InputFormatError
@@ -24,6 +25,7 @@ from mdrcds.facts.fhirjson import (
     as_list,
     codeable_texts,
     concept_of,
+    confidentiality,
     first_code,
     parse_date,
     period,
@@ -87,13 +89,34 @@ def extract_facts(
     for resource in fhir_input.resources:
         builder.add(resource)
     facts = derived.derive(builder.facts, builder.own_annotations, builder.annotations, builder.aliases, now)
+    if builder.confidentiality:
+        facts = [_labelled(fact, builder.confidentiality) for fact in facts]
     unique = {fact.id: fact for fact in facts}
     return FactSet(
         facts=sorted(unique.values(), key=lambda f: f.id),
         patient_id=builder.patient_id,
         resources_read=len(fhir_input.resources),
         resources_validated=builder.validated,
+        deceased=builder.deceased,
     )
+
+
+def _labelled(fact: Fact, labels: dict[str, str]) -> Fact:
+    label = labels.get(fact.source)
+    if label is None:
+        return fact
+    return replace(fact, attributes={**fact.attributes, "confidentiality": label})
+
+
+def _deceased(patient: JsonObject, now: date) -> str | None:
+    """How the Patient records death by `now` ('deceasedDateTime 2026-10-01', 'deceasedBoolean true'),
+    or None. A death dated after `now` is not yet a death at `now`."""
+    if patient.get("deceasedBoolean") is True:
+        return "deceasedBoolean true"
+    died = parse_date(patient.get("deceasedDateTime"))
+    if died is not None and died <= now:
+        return f"deceasedDateTime {died.isoformat()}"
+    return None
 
 
 class _Builder:
@@ -112,6 +135,8 @@ class _Builder:
         self.medications = fhir_input.medication_index()
         self.facts: list[Fact] = []
         self.patient_id: str | None = None
+        self.deceased: str | None = None
+        self.confidentiality: dict[str, str] = {}
         self.validated = 0
         self.own_annotations: dict[str, Annotation] = {}
         self.annotations: list[tuple[list[str], Annotation]] = []
@@ -148,10 +173,14 @@ class _Builder:
             self._add_coded(resource, _KIND_BY_TYPE[resource_type])
 
     def _source(self, wrapped: Resource) -> str:
-        """The fact source ('Type/id'), remembered under the Bundle fullUrl too for derivedFrom links."""
+        """The fact source ('Type/id'), remembered under the Bundle fullUrl too for derivedFrom links,
+        with the resource's confidentiality label when it has one."""
         source = self.input.reference_of(wrapped)
         if wrapped.full_url:
             self.aliases[wrapped.full_url] = source
+        label = confidentiality(wrapped.json)
+        if label is not None:
+            self.confidentiality[source] = label
         return source
 
     def _add_patient(self, resource: JsonObject) -> None:
@@ -166,6 +195,7 @@ class _Builder:
                 f"Patient/{patient_id}); evaluate one patient at a time"
             )
         self.patient_id = patient_id or self.patient_id
+        self.deceased = self.deceased or _deceased(resource, self.now)
 
     # -- medications -------------------------------------------------------------------------------
 
@@ -342,7 +372,11 @@ class _Builder:
             self.terminology.remember_unclassified(kind, key)
         if matches and kind in ("condition", "procedure"):
             resource_json = wrapped.json
-            matches = [m for m in matches if not in_other_context(concept, m.member.names(), resource_json)]
+            matches = [
+                m
+                for m in matches
+                if not in_other_context(concept, m.member.names(), resource_json, m.matched_by == "code")
+            ]
         if not matches:
             return
         resource = wrapped.json

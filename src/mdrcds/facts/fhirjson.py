@@ -154,3 +154,21 @@ def _list(value: object) -> list[Any]:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+CONFIDENTIALITY_ORDER = ("U", "L", "M", "N", "R", "V")
+"""HL7 v3 Confidentiality codes, least restrictive first (unrestricted ... very restricted)."""
+
+
+def confidentiality(resource: JsonObject) -> str | None:
+    """The most restrictive v3 Confidentiality code in the resource's `meta.security`, or None."""
+    meta = resource.get("meta")
+    labels = meta.get("security") if isinstance(meta, dict) else None
+    codes = [
+        label.get("code")
+        for label in labels or []
+        if isinstance(label, dict) and label.get("system") == CONFIDENTIALITY_SYSTEM
+    ]
+    known = [code for code in codes if code in CONFIDENTIALITY_ORDER]
+    return max(known, key=CONFIDENTIALITY_ORDER.index) if known else None

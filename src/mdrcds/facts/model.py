@@ -87,6 +87,8 @@ class FactSet:
     patient_id: str | None
     resources_read: int
     resources_validated: int
+    deceased: str | None = None
+    """How the Patient resource records the patient's death by the evaluation date, when it does."""
 
     def by_id(self) -> dict[str, Fact]:
         """Facts keyed by id."""

@@ -156,7 +156,9 @@ def value_set(source: ValueSet) -> JsonObject:
             by_system.setdefault(SYSTEM_URIS[code.system], []).append(
                 {"code": code.code, "display": member.name}
             )
-    description = source.title + (f". Matched by name only: {', '.join(name_only)}." if name_only else ".")
+    description = (source.definition or source.title) + (
+        f". Matched by name only: {', '.join(name_only)}." if name_only else "."
+    )
     resource: JsonObject = {
         "resourceType": "ValueSet",
         "id": source.id,

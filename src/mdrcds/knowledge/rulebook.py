@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import pydantic
 
 from mdrcds.errors import RuleLoadError
+from mdrcds.knowledge import icd10cm
 from mdrcds.knowledge.citations import Citation
 from mdrcds.knowledge.products import ProductRow, read_products, with_products
 from mdrcds.knowledge.ruleschema import ENGINE_FIELDS, Rule, RulebookMeta
@@ -99,8 +100,26 @@ def load_rulebook(rules_dir: Path | None = None) -> Rulebook:
 
 
 def check_rulebook(rules_dir: Path | None = None) -> list[str]:
-    """Every problem in a rules directory, one message each (empty when it is clean)."""
-    return _load(rules_dir or default_rules_dir())[1]
+    """Every problem in a rules directory, one message each (empty when it is clean). Beyond what
+    loading checks, every ICD-10-CM code must exist in the CMS release (`mdrcds.knowledge.icd10cm`)."""
+    rules_dir = rules_dir or default_rules_dir()
+    problems = _load(rules_dir)[1]
+    for path in sorted((rules_dir / "valuesets").glob("*.yaml")):
+        try:
+            data = load_yaml(path.read_bytes(), str(path))
+        except (OSError, YamlLimitError):
+            continue  # reported by _load
+        for index, member in enumerate(data.get("members") or [] if isinstance(data, dict) else []):
+            codes = member.get("codes") or [] if isinstance(member, dict) else []
+            written = [
+                str(c.get("code")) for c in codes if isinstance(c, dict) and c.get("system") == "icd10cm"
+            ]
+            problems.extend(
+                f"{path}: members[{index}] ({member.get('name')}): ICD-10-CM {code!r} is not in the "
+                f"{icd10cm.RELEASE}"
+                for code in icd10cm.invalid(written)
+            )
+    return problems
 
 
 def _load(rules_dir: Path) -> tuple[Rulebook | None, list[str]]:
@@ -195,6 +214,13 @@ def _value_set(path: Path, data: Any, problems: list[str]) -> ValueSet | None:
     if missing:
         problems.append(f"{path}: missing {', '.join(missing)}")
         return None
+    for key, what in (
+        ("definition", "a one-line definition of the class (what every member is)"),
+        ("source", "the authoritative list the members were derived from, and where it was read"),
+    ):
+        value = data.get(key)
+        if not isinstance(value, str) or not value.strip() or (key == "definition" and "\n" in value.strip()):
+            problems.append(f"{path}: {key}: {what}")
     if data["id"] != path.stem:
         problems.append(f"{path}: id {data['id']!r} differs from the file name")
     members: list[Member] = []
@@ -242,6 +268,7 @@ def _value_set(path: Path, data: Any, problems: list[str]) -> ValueSet | None:
         tuple(members),
         str(data.get("source", "")),
         look_back,
+        str(data.get("definition", "")).strip(),
     )
 
 

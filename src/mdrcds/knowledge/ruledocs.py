@@ -133,7 +133,14 @@ def _as_list(value: object) -> list[object]:
 
 
 def _value_set_section(value_set: ValueSet) -> list[str]:
-    lines = [f"### `{value_set.id}`: {value_set.title}", "", f"Source: {value_set.source}", ""]
+    lines = [
+        f"### `{value_set.id}`: {value_set.title}",
+        "",
+        f"Definition: {value_set.definition}",
+        "",
+        f"Derived from: {value_set.source}",
+        "",
+    ]
     lines += ["| member | codes | note |", "|---|---|---|"]
     for member in value_set.members:
         codes = ", ".join(f"{c.system} {c.code}" for c in member.codes) or "none (name only)"

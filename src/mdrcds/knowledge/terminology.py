@@ -2,8 +2,15 @@
 
 A value set (one YAML file under `rules/valuesets/`) has members; a member has codes (RxNorm, ATC,
 SNOMED CT, LOINC, HGNC, ...) and names. Classification tries codes first, then the member names and
-synonyms as whole words inside normalised display text, so that a product-level code such as RxNorm
-583214 "PACLitaxel 100 MG Injection" still classifies as paclitaxel (matched by name).
+synonyms as whole words inside normalised display text (`mdrcds.knowledge.names`: linear in the
+text's length, qualifiers such as laterality allowed between a name's words), so that a product-level
+code such as RxNorm 583214 "PACLitaxel 100 MG Injection" still classifies as paclitaxel (matched by
+name).
+
+ICD-10-CM codes are normalised as claims send them ("Z940" is Z94.0, "m05.011" is M05.011) and match by
+hierarchy: a member coded with a category or subcategory (M05, M05.0) matches every code below it,
+since ICD-10-CM's hierarchy is its codes' prefixes (`mdrcds.knowledge.icd10cm` checks the value sets'
+codes against the CMS release).
 
 ATC codes match by hierarchy: a member coded with a class (J01, A02BC, L01FF) matches every code
 below it (J01FA01, L01FF12). Such a class-level match is dropped when a more specific member of the
@@ -16,6 +23,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
+
+from mdrcds.knowledge.names import NameIndex
 
 SYSTEM_URIS: Mapping[str, str] = {
     "rxnorm": "http://www.nlm.nih.gov/research/umls/rxnorm",
@@ -65,20 +74,29 @@ def normalise_code(short_system: str, code: str) -> str:
         return code.upper().removeprefix("HGNC:")
     if short_system == "atc":
         return code.upper()
+    if short_system == "icd10cm":
+        return normalise_icd10cm(code)
     return code
 
 
-_NON_WORD = re.compile(r"[^0-9a-z]+")
+def normalise_icd10cm(code: str) -> str:
+    """An ICD-10-CM code as the CMS release writes it: upper case, the dot after the category."""
+    code = "".join(code.split()).upper()
+    return code[:3] + "." + code[3:] if len(code) > 3 and "." not in code else code
+
+
+def _icd10cm_ancestors(code: str) -> tuple[str, ...]:
+    """An ICD-10-CM code and the subcategories and category above it: M05.011, M05.01, M05.0, M05."""
+    out = [code]
+    while len(code) > 3:
+        code = code[:-1].rstrip(".")
+        out.append(code)
+    return tuple(out)
 
 
 def _atc_ancestors(code: str) -> tuple[str, ...]:
     """An ATC code and the classes above it, most specific first: L01FF02, L01FF, L01F, L01, L."""
     return tuple(dict.fromkeys(code[:n] for n in (len(code), 5, 4, 3, 1) if n <= len(code)))
-
-
-def normalise_name(text: str) -> str:
-    """Lower-case text with every run of non-alphanumerics folded to one space, padded with spaces."""
-    return " " + _NON_WORD.sub(" ", text.lower()).strip() + " "
 
 
 @dataclass(frozen=True)
@@ -117,6 +135,8 @@ class ValueSet:
     source: str = ""
     exposure_after_last_dose_days: int = 0
     """How long a finished course still counts as exposure after its last dose (see facts.exposure)."""
+    definition: str = ""
+    """One line: what every member of the class is (the source list the members come from is `source`)."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +182,7 @@ class Terminology:
     def __init__(self, value_sets: Iterable[ValueSet]) -> None:
         self.value_sets: dict[str, ValueSet] = {}
         self._by_code: dict[tuple[str, str], list[tuple[ValueSet, Member]]] = {}
-        self._by_name: dict[str, dict[str, list[tuple[ValueSet, Member]]]] = {}
+        self._by_name: dict[str, NameIndex[tuple[ValueSet, Member]]] = {}
         for value_set in value_sets:
             self.value_sets[value_set.id] = value_set
             for member in value_set.members:
@@ -170,22 +190,15 @@ class Terminology:
                     key = (code.system, normalise_code(code.system, code.code))
                     self._by_code.setdefault(key, []).append((value_set, member))
                 for kind in value_set.applies_to:
-                    names = self._by_name.setdefault(kind, {})
+                    names = self._by_name.setdefault(kind, NameIndex())
                     for name in member.names():
-                        names.setdefault(normalise_name(name).strip(), []).append((value_set, member))
+                        names.add(name, (value_set, member))
         kinds = {kind for value_set in self.value_sets.values() for kind in value_set.applies_to}
         self._code_tokens = {kind: self._tokens_for(kind) for kind in kinds}
         self._code_patterns = {
             kind: re.compile(b"|".join(re.escape(token) for token in sorted(tokens)) or b"(?!)")
             for kind, tokens in self._code_tokens.items()
             if tokens is not None
-        }
-        self._patterns = {
-            applies_to: re.compile(
-                r"(?<= )(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?= )"
-            )
-            for applies_to, names in self._by_name.items()
-            if names
         }
         self._unclassified: dict[str, set[bytes]] = {kind: set() for kind in kinds}
         self._classified: dict[tuple[Concept, str], tuple[ClassMatch, ...]] = {}
@@ -235,20 +248,25 @@ class Terminology:
             if short is None or not code:
                 continue
             canonical = normalise_code(short, code)
-            for key in _atc_ancestors(canonical) if short == "atc" else (canonical,):
+            ancestors = (
+                _atc_ancestors(canonical)
+                if short == "atc"
+                else _icd10cm_ancestors(canonical)
+                if short == "icd10cm"
+                else (canonical,)
+            )
+            for key in ancestors:
                 for value_set, member in self._by_code.get((short, key), ()):
                     if applies_to in value_set.applies_to:
                         match = ClassMatch(value_set.id, member, "code", f"{short} {code}", key != canonical)
                         previous = found.get((value_set.id, member.name))
                         if previous is None or (previous.class_level and not match.class_level):
                             found[(value_set.id, member.name)] = match
-        pattern = self._patterns.get(applies_to)
-        if pattern is not None:
-            names = self._by_name[applies_to]
+        names = self._by_name.get(applies_to)
+        if names:
             for text in concept.display_texts():
-                normalised = normalise_name(text)
-                for hit in pattern.findall(normalised):
-                    for value_set, member in names[hit]:
+                for hit in names.find(text):
+                    for value_set, member in names.values_of(hit):
                         found.setdefault(
                             (value_set.id, member.name), ClassMatch(value_set.id, member, "name")
                         )
@@ -285,7 +303,12 @@ class Terminology:
             for member in value_set.members:
                 if member.names():
                     return None
-                tokens.update(f'"{code.code}"'.encode() for code in member.codes)
+                for code in member.codes:
+                    if code.system == "icd10cm":
+                        # Matched by hierarchy and sent with or without the dot: screen by prefix.
+                        tokens.update({f'"{code.code}'.encode(), f'"{code.code.replace(".", "")}'.encode()})
+                    else:
+                        tokens.add(f'"{code.code}"'.encode())
         return frozenset(tokens)
 
     def any_match(self, concept: Concept, applies_to: str) -> bool:

@@ -19,6 +19,7 @@ class CallState:
     patient: str | None = None
     ignored: int = 0
     silent: list[str] = field(default_factory=list)
+    withheld: str | None = None
 
     def read(self, fhir_input: FhirInput) -> None:
         """Record the input the call was read into, and the patient its context names."""

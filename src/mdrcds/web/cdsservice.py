@@ -107,6 +107,7 @@ class Service:
                 "cards": len(state.cards),
                 "rules": sorted({rule_of(card) for card in state.cards}),
                 "silent": state.silent,
+                "withheld": state.withheld,
                 "fetched": state.fetched,
                 "ignored": state.ignored,
                 "ms": round((time.perf_counter() - started) * 1000, 2),
@@ -159,6 +160,7 @@ class Service:
             return operation_outcome(422, "processing", "the rules engine could not evaluate this input")
         state.cards = evaluation.cards
         state.silent = evaluation.silent_rule_ids
+        state.withheld = evaluation.withheld
         for card in evaluation.cards:
             self.metrics.cards.labels(rule_of(card), card["indicator"]).inc()
         return Response(orjson.dumps(evaluation.response()), media_type="application/json")
