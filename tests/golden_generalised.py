@@ -4,7 +4,9 @@ source. Each positive has a near-miss negative of the same class. Registered by 
 
 from __future__ import annotations
 
-from golden_builder import SNOMED, Json, card, case, condition, draft, request
+from typing import Any
+
+from golden_builder import RX, SNOMED, Json, card, case, condition, course, draft, med, request
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 NIVO = ("1597876", "nivolumab")
@@ -250,4 +252,168 @@ an empty card list (docs/clinical-safety.md).""",
     )
 
 
-ALL = (codes_outrank_text, text_by_context, class_members, patient_state)
+MDR1 = "mdr1-inhibitor-with-immunotherapy"
+ANTIBIOTIC = "antibiotic-before-checkpoint-inhibitor"
+PEMBRO = ("1547545", "pembrolizumab")
+ORAL = {"coding": [{"system": SNOMED, "code": "26643006", "display": "Oral route"}]}
+
+
+def pembrolizumab_order(name: str, data: list[Json]) -> Json:
+    return request(name, "order-sign", [draft("pembro-draft", PEMBRO, "Pembrolizumab 200 mg IV")], data)
+
+
+def routes() -> None:
+    cyclosporine = med(
+        "cyclo-1", "active", ("3008", "cyclosporine"), "cycloSPORINE 0.05 % emulsion", authored="2026-09-01"
+    )
+    case(
+        "route-instruction-both-eyes-not-systemic-no-card",
+        pembrolizumab_order(
+            "g-30",
+            [dict(cyclosporine, dosageInstruction=[{"text": "Instill 1 drop into both eyes twice daily"}])],
+        ),
+        [],
+        """# Cyclosporine with no route code, the instruction "Instill 1 drop into both eyes": not systemic""",
+        negative_for=MDR1,
+    )
+    case(
+        "route-site-right-ear-not-systemic-no-card",
+        pembrolizumab_order(
+            "g-31",
+            [
+                dict(
+                    cyclosporine,
+                    id="cyclo-2",
+                    dosageInstruction=[{"site": {"text": "Right ear"}, "text": "2 drops"}],
+                )
+            ],
+        ),
+        [],
+        """# Cyclosporine with body site "Right ear" (dosage.site, text only): not systemic""",
+        negative_for=MDR1,
+    )
+    clarithro = med(
+        "clarithro-1",
+        "active",
+        ("21212", "clarithromycin"),
+        "Clarithromycin 500 mg",
+        authored="2026-11-10",
+        dosageInstruction=[{"route": ORAL, "text": "500 mg twice daily; stop if eye pain"}],
+    )
+    case(
+        "route-coded-oral-outranks-instruction-text-fires",
+        pembrolizumab_order("g-32", [clarithro]),
+        [
+            card(MDR1, "info", summary_contains=["clarithromycin", "pembrolizumab"]),
+            card(ANTIBIOTIC, "info", summary_contains=["clarithromycin"]),
+        ],
+        """# Clarithromycin with route coded oral (SNOMED 26643006) and an instruction that mentions the eye
+
+The route code decides: systemic, whatever the text says. Clarithromycin is also a systemic antibiotic
+within 30 days of the first pembrolizumab dose, so that card fires too.""",
+    )
+    verapamil = med(
+        "verapamil-1", "active", ("11170", "verapamil"), "Verapamil 120 mg", authored="2026-09-01"
+    )
+    case(
+        "route-not-stated-counts-as-systemic-and-says-so",
+        pembrolizumab_order("g-33", [verapamil]),
+        [
+            card(
+                MDR1,
+                "info",
+                summary_contains=["verapamil"],
+                detail_contains=["route not stated: counted as systemic"],
+            )
+        ],
+        """# Verapamil with no route, dose form or instruction: counted as systemic, and the card says so""",
+    )
+
+
+def antibiotic_class() -> None:
+    def course_of(rid: str, coding: tuple[str, str] | None, text: str | None, **extra: Any) -> Json:
+        extra.setdefault("dosageInstruction", course("2026-11-05", "2026-11-12"))
+        return med(rid, "completed", coding, text, authored="2026-11-05", **extra)
+
+    case(
+        "antibiotic-class-doxycycline-by-name-fires",
+        pembrolizumab_order("g-40", [course_of("doxy-1", None, "Doxycycline hyclate 100 MG Oral Capsule")]),
+        [card(ANTIBIOTIC, "info", summary_contains=["doxycycline", "pembrolizumab"])],
+        """# Doxycycline (ATC J01AA02), named only in the text: a member of the class the issue does not name""",
+    )
+    case(
+        "antibiotic-class-tmp-smx-prophylaxis-fires",
+        pembrolizumab_order(
+            "g-41",
+            [
+                course_of(
+                    "tmpsmx-1",
+                    None,
+                    "Sulfamethoxazole 800 MG / Trimethoprim 160 MG Oral Tablet (PJP prophylaxis)",
+                )
+            ],
+        ),
+        [card(ANTIBIOTIC, "info", summary_contains=["pembrolizumab"])],
+        """# Trimethoprim-sulfamethoxazole prophylaxis in the 30 days before the first pembrolizumab dose""",
+    )
+    case(
+        "antibiotic-class-rxnorm-code-only-fires",
+        pembrolizumab_order(
+            "g-42",
+            [
+                course_of(
+                    "tmp-1",
+                    None,
+                    None,
+                    medicationCodeableConcept={"coding": [{"system": RX, "code": "10829"}]},
+                )
+            ],
+        ),
+        [card(ANTIBIOTIC, "info", summary_contains=["trimethoprim"])],
+        """# Trimethoprim coded only by its RxNorm ingredient code 10829, no display and no text""",
+    )
+    case(
+        "antibiotic-class-cefazolin-atc-code-fires",
+        pembrolizumab_order(
+            "g-43",
+            [
+                course_of(
+                    "cefaz-1",
+                    None,
+                    None,
+                    medicationCodeableConcept={
+                        "coding": [{"system": "http://www.whocc.no/atc", "code": "J01DB04"}]
+                    },
+                )
+            ],
+        ),
+        [card(ANTIBIOTIC, "info", summary_contains=["cefazolin"])],
+        """# Cefazolin coded only by ATC J01DB04""",
+    )
+    case(
+        "antibiotic-class-metronidazole-vaginal-gel-no-card",
+        pembrolizumab_order(
+            "g-44",
+            [
+                course_of(
+                    "metro-1",
+                    None,
+                    "Metronidazole 0.75 % Vaginal Gel",
+                    dosageInstruction=[{"text": "Insert vaginally at bedtime for 5 days"}],
+                )
+            ],
+        ),
+        [],
+        """# Metronidazole vaginal gel: an antibacterial, but not systemic (dose form and instruction)""",
+        negative_for=ANTIBIOTIC,
+    )
+    case(
+        "antibiotic-class-fusidic-acid-cream-no-card",
+        pembrolizumab_order("g-45", [course_of("fus-1", None, "Fusidic acid 2 % Topical Cream")]),
+        [],
+        """# Fusidic acid cream (J01XC01 substance, topical product): not systemic""",
+        negative_for=ANTIBIOTIC,
+    )
+
+
+ALL = (codes_outrank_text, text_by_context, class_members, patient_state, routes, antibiotic_class)

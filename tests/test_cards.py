@@ -81,11 +81,12 @@ def test_detail_follows_the_pddi_order(rulebook: Rulebook, engine: Engine) -> No
     positions = [detail.index(h) for h in headings]
     assert positions == sorted(positions)
     assert (
-        "- clarithromycin (MedicationRequest/clari-draft, draft order, since 2026-10-01; matched by code rxnorm 21212)"
-        in detail
+        "- clarithromycin (MedicationRequest/clari-draft, draft order, since 2026-10-01; matched by code rxnorm 21212;"
+        " route not stated: counted as systemic)" in detail
     )
     assert (
-        "- digoxin (MedicationRequest/dig, active, since 2026-11-02; matched by code rxnorm 3407)" in detail
+        "- digoxin (MedicationRequest/dig, active, since 2026-11-02; matched by code rxnorm 3407;"
+        " route not stated: counted as systemic)" in detail
     )
     assert (
         "2. Scripture CD, Figg WD. Drug interactions in cancer therapy. Nat Rev Cancer 2006;6(7):546-558. PMID 16794637."

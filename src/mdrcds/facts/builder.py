@@ -32,6 +32,7 @@ from mdrcds.facts.fhirjson import (
 )
 from mdrcds.facts.genomics import Annotation, annotation_of, variant_values
 from mdrcds.facts.model import ENGINE_FIELDS, Fact, FactSet, Scalar
+from mdrcds.facts.route import NOT_STATED_NOTE, route_of
 from mdrcds.knowledge.terminology import ClassMatch, Concept, Terminology
 from mdrcds.reading.fhir import FhirInput, Resource
 
@@ -249,10 +250,13 @@ class _Builder:
         exposure = exposure_of(resource)
         status = "do-not-perform" if resource.get("doNotPerform") is True else exposure.status
         instructions = dosages(resource)
-        systemic = self._is_systemic(concepts, instructions, medication)
+        route = route_of(self.terminology, concepts, instructions, medication, resource)
+        systemic = route.systemic
         for match in matches:
             look_back = self._look_back_days(match)
             attributes: dict[str, Scalar] = {"systemic": systemic}
+            if not route.stated:
+                attributes["route_note"] = NOT_STATED_NOTE
             attributes.update(_member_attributes(match))
             note = _exposure_note(exposure, look_back, self.now)
             if note:
@@ -342,15 +346,6 @@ class _Builder:
         attributes["premedication"] = reason or short
         attributes["premedication_by_reason"] = reason
         return attributes
-
-    def _is_systemic(
-        self, concepts: list[Concept], instructions: list[JsonObject], medication: JsonObject | None
-    ) -> bool:
-        route_concepts = [c for c in (concept_of(d.get("route")) for d in instructions) if c]
-        if medication is not None:
-            route_concepts.extend(c for c in [concept_of(medication.get("form"))] if c)
-        route_concepts.extend(Concept((), text) for c in concepts for text in c.display_texts())
-        return not any(self.terminology.any_match(c, "route") for c in route_concepts)
 
     # -- conditions, observations, procedures ------------------------------------------------------
 

@@ -16,7 +16,7 @@ Scalar = str | int | float | bool
 
 __all__ = ["ENGINE_FIELDS", "NOTE_ATTRIBUTES", "Fact", "FactSet", "Scalar"]
 
-NOTE_ATTRIBUTES = ("exposure_note", "dose_note", "onset_note", "variant_note")
+NOTE_ATTRIBUTES = ("exposure_note", "dose_note", "onset_note", "variant_note", "route_note")
 """Attributes holding a sentence for the card's 'what triggered' line (never tested by a pattern)."""
 
 

@@ -51,7 +51,7 @@ TEMPLATE_ATTRIBUTES = (
 )
 VALUE_SET_KINDS = (
     *("medication", "condition", "observation", "procedure"),
-    *("gene", "route", "significance", "change-type", "observation-value", "presence", "consequence"),
+    *("gene", "route", "site", "significance", "change-type", "observation-value", "presence", "consequence"),
 )
 FACT_KINDS = ("medication", "condition", "observation", "procedure")
 _STRONG_GRADES = ("label", "guideline")
