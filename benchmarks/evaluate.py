@@ -1,24 +1,29 @@
-"""End-to-end evaluation time per patient: file bytes -> cards, over the Synthea bundles.
+"""End-to-end evaluation time per patient: file bytes -> cards.
 
     .venv/bin/python benchmarks/evaluate.py [--repeat 50] [BUNDLE_DIR]
+    .venv/bin/python benchmarks/evaluate.py --distinct [PATH ...]
 
-Prints, per bundle, size, resources, facts, validated resources and the median and p95 time of
-`mdrcds.evaluate` on the raw bytes (parse, facts, engine, cards), then the median over patients.
-The rulebook and engine are built once beforehand, as in a running service.
+Default: per Synthea bundle, size, resources, facts, validated resources and the median and p95 time of
+`mdrcds.evaluate` on the raw bytes (parse, facts, engine, cards) over repeats of the same bundle, then
+the median over patients. The rulebook and engine are built once beforehand, as in a running service.
+
+--distinct: what users meet. Every input (Bundle files, golden-case `request.json` files, under each
+PATH) is evaluated once, in order, with the classification memory empty at the start (cold), and then
+once more (warm); prints mean and median per patient for both passes and the cold first input alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import platform
 import statistics
 import time
 from datetime import date
 from pathlib import Path
 
-from mdrcds import evaluate, load_rulebook
-from mdrcds.reasoning.engine import Engine
+from mdrcds import Engine, evaluate, load_rulebook
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,11 +33,46 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def distinct(paths: list[Path]) -> None:
+    """One cold pass over distinct inputs, then a warm pass (see the module docstring)."""
+    files = sorted(
+        f for p in paths for f in ([p] if p.is_file() else [*p.glob("*.json"), *p.glob("*/request.json")])
+    )
+    inputs = []
+    for file in files:
+        expected = file.parent / "expected.json"
+        now = date.fromisoformat(json.loads(expected.read_text())["now"]) if expected.is_file() else NOW
+        inputs.append((file.read_bytes(), now))
+    rulebook = load_rulebook()
+    engine = Engine(rulebook)
+    print(f"python {platform.python_version()} on {platform.machine()}; {len(inputs)} distinct inputs")
+    for label in ("cold", "warm"):
+        times, cards = [], 0
+        for data, now in inputs:
+            gc.collect()
+            start = time.perf_counter()
+            evaluation = evaluate(data, rulebook=rulebook, engine=engine, now=now, include_research=True)
+            times.append((time.perf_counter() - start) * 1000)
+            cards += len(evaluation.cards)
+        print(
+            f"{label}: mean {statistics.mean(times):.2f} ms, median {statistics.median(times):.2f} ms, "
+            f"first {times[0]:.2f} ms, p95 {percentile(times, 0.95):.2f} ms; {cards} cards"
+        )
+
+
+NOW = date(2026, 11, 23)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bundles", nargs="?", type=Path, default=ROOT / "fhir_samples" / "synthea")
+    parser.add_argument("bundles", nargs="*", type=Path)
     parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--distinct", action="store_true", help="each input once, cold then warm")
     args = parser.parse_args()
+    if args.distinct:
+        distinct(args.bundles or [ROOT / "fhir_samples" / "synthea", ROOT / "fhir_samples"])
+        return
+    args.bundles = args.bundles[0] if args.bundles else ROOT / "fhir_samples" / "synthea"
     rulebook = load_rulebook()
     engine = Engine(rulebook)
     now = date(2026, 11, 23)

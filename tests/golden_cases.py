@@ -373,13 +373,14 @@ The card states the most recent digoxin level (LOINC 10535-3) in the last 14 day
                 rule,
                 "warning",
                 summary_contains=["clarithromycin", "digoxin"],
-                detail_contains=["in the last 14 days: none in the data sent"],
-                suggestion_labels=["Remove the draft order for clarithromycin"],
+                detail_contains=["in the last 14 days: none in the data sent", "check a digoxin level"],
+                suggestion_labels=[],
             )
         ],
         """# Clarithromycin selected for a patient on digoxin; the last level is older than 14 days
 
-The level from 2026-09-01 is outside the window, so the card says none was found.""",
+The level from 2026-09-01 is outside the window, so the card says none was found. The lever is digoxin
+(a level, then its dose): the card offers no removal of clarithromycin.""",
     )
     dabi = med(
         "dabigatran-1",

@@ -327,11 +327,11 @@ code. 1 tablet x 10 mg x BID = 20 mg/day prednisone-equivalent.""",
     case(
         "dose-dexamethasone-strength-in-name-q12h",
         request("d-b", "order-sign", [PEM_DRAFT], [prednisone_eq("dex-1", name_only, dex_q12h)]),
-        [card(STEROID, "info", summary_contains=["dexamethasone", "53.36 mg/day"])],
+        [card(STEROID, "info", summary_contains=["dexamethasone", "53 mg/day"])],
         """# Dexamethasone 1 tablet every 12 hours; strength only in the RxNorm product name
 
 'dexamethasone 4 MG Oral Tablet' (matched by name: the product code is not in the value set) gives
-4 mg per tablet; Q12H is twice a day: 8 mg/day x 6.67 = 53.36 mg/day prednisone-equivalent.""",
+4 mg per tablet; Q12H is twice a day: 8 mg/day x 6.67 = 53.36 mg/day prednisone-equivalent, written as 53 mg/day.""",
     )
     dose_range = [
         {
@@ -412,7 +412,7 @@ code. 1 tablet x 10 mg x BID = 20 mg/day prednisone-equivalent.""",
     case(
         "dose-administrations-nine-day-course",
         request("d-f", "order-sign", [PEM_DRAFT], admins),
-        [card(STEROID, "info", summary_contains=["dexamethasone", "53.36 mg/day"])],
+        [card(STEROID, "info", summary_contains=["dexamethasone", "53 mg/day"])],
         """# Dexamethasone 8 mg IV given daily for nine days up to pembrolizumab start
 
 Administrations on consecutive days form one course of 9 days: not premedication.""",

@@ -527,7 +527,7 @@ def test_card_uuids_are_stable_within_an_invocation_and_new_across_invocations(l
 
 
 def test_feedback_is_stored_once_and_joined_to_the_rule(live: Live) -> None:
-    request = fresh(sample("nti-clarithromycin-selected-digoxin-no-level-order-select"))
+    request = fresh(sample("transplant-liver-procedure-pembrolizumab-order-select"))
     [card] = live.post(f"/cds-services/{SELECT}", request).json()["cards"]
     rule = card["source"]["topic"]["code"]
     suggestion = card["suggestions"][0]["uuid"]
@@ -561,7 +561,7 @@ def test_feedback_is_stored_once_and_joined_to_the_rule(live: Live) -> None:
 
         wait_for(lambda: len(stored()) == 3)
         time.sleep(0.2)
-        assert rule == "pgp-inhibitor-with-narrow-therapeutic-index-substrate"
+        assert rule == "checkpoint-inhibitor-in-solid-organ-transplant"
         assert stored() == [
             (card["uuid"], rule, "accepted"),
             (card["uuid"], rule, "overridden"),

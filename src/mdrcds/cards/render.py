@@ -16,6 +16,7 @@ from typing import Any
 from mdrcds.cards.inline import inline_markdown, one_line
 from mdrcds.facts import Fact
 from mdrcds.knowledge.rulebook import OVERRIDE_REASON_SYSTEM, Rulebook
+from mdrcds.knowledge.ruleschema import TextVariant
 from mdrcds.reasoning.findings import Finding
 
 Card = dict[str, Any]
@@ -174,8 +175,9 @@ def _detail(finding: Finding, references: list[str], context: list[str]) -> str:
     def text(template: str) -> str:
         return render(template, finding, markdown=True)
 
+    card = rule.card
     lines = [
-        f"**Consequence.** {text(rule.card.consequence)}",
+        f"**Consequence.** {text(_chosen(card.consequence, card.consequence_variants, finding))}",
         "",
         f"**Mechanism.** {text(rule.card.mechanism)}",
         "",
@@ -187,14 +189,49 @@ def _detail(finding: Finding, references: list[str], context: list[str]) -> str:
         "**What triggered this card**",
         "",
     ]
-    for alias in rule.when.all:
-        for fact in finding.facts_of(alias):
-            lines.append(f"- {inline_markdown(fact.describe())}")
+    lines += [f"- {inline_markdown(fact.describe())}" for fact in _triggers(finding)]
     if context:
         lines += ["", "**Context**", "", *context]
-    lines += ["", f"**Recommendation.** {text(rule.card.recommendation)}", "", "**References**", ""]
+    recommendation = _chosen(card.recommendation, card.recommendation_variants, finding)
+    lines += ["", f"**Recommendation.** {text(recommendation)}", "", "**References**", ""]
     lines += [f"{number}. {reference}" for number, reference in enumerate(references, start=1)]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _triggers(finding: Finding) -> list[Fact]:
+    """Each triggering resource once, by its strongest match: by code before by name, then the first
+    alias of the rule (a fixed combination such as sulfamethoxazole/trimethoprim is one resource)."""
+    best: dict[str, Fact] = {}
+    for alias in finding.rule.when.all:
+        for fact in finding.facts_of(alias):
+            kept = best.get(fact.source)
+            if kept is None or (kept.matched_by == "name" and fact.matched_by == "code"):
+                best[fact.source] = fact
+    return list(best.values())
+
+
+def _chosen(default: str, variants: Sequence[TextVariant], finding: Finding) -> str:
+    """The field's text for this finding: the variants that hold, in their places around (or instead
+    of) the default text."""
+    holding = [v for v in variants if _holds(v, finding)]
+    instead = [v.text.strip() for v in holding if v.place == "instead"]
+    middle = instead or [default.strip()]
+    before = [v.text.strip() for v in holding if v.place == "before"]
+    after = [v.text.strip() for v in holding if v.place == "after"]
+    return " ".join([*before, *middle, *after])
+
+
+def _holds(variant: TextVariant, finding: Finding) -> bool:
+    return all(
+        any(
+            all(
+                (fact.member if field == "member" else fact.attributes.get(field)) in values
+                for field, values in tests.items()
+            )
+            for fact in finding.facts_of(alias)
+        )
+        for alias, tests in variant.when.items()
+    )
 
 
 def _suggestions(finding: Finding, card_id: str) -> list[dict[str, Any]]:

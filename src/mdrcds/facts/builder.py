@@ -14,6 +14,7 @@ from mdrcds.facts import derived
 from mdrcds.facts.conditions import condition_state, in_other_context, treatment_induced
 from mdrcds.facts.dose import (
     Strength,
+    as_written,
     daily_dose,
     needs_body_weight,
     strength_from_ingredient,
@@ -339,7 +340,7 @@ class _Builder:
             equivalent = round(dose.mg * factor, 2)
             attributes["pred_eq_mg_day"] = equivalent
             attributes["pred_eq_band"] = "10-or-more" if equivalent >= PREDNISONE_THRESHOLD_MG else "under-10"
-            attributes["dose_summary"] = f"{equivalent:g} mg/day prednisone-equivalent"
+            attributes["dose_summary"] = f"{as_written(equivalent)} mg/day prednisone-equivalent"
             attributes["dose_note"] = attributes["dose_summary"]
         reason = _premedication_reason(resource)
         short = exposure.course_days is not None and exposure.course_days <= PREMEDICATION_MAX_DAYS

@@ -317,3 +317,16 @@ def _unit(quantity: Mapping[str, Any]) -> str:
 
 def _number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def as_written(mg: float) -> str:
+    """A dose as a clinician writes it: whole milligrams from 10 mg up (halves kept: 12.5), one decimal
+    below (7.5, 0.75 stays 0.75 under 1 mg); never a trailing zero. The band decision uses the exact
+    value, not this text."""
+    if mg >= 10:
+        value = round(mg * 2) / 2 if abs(mg * 2 - round(mg * 2)) < 0.02 else round(mg)
+    elif mg >= 1:
+        value = round(mg, 1)
+    else:
+        value = round(mg, 2)
+    return f"{value:g}"

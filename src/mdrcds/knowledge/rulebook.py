@@ -344,6 +344,24 @@ def _lint_rule(
             yield f"card.suggestions[{index}].remove_draft: unknown alias {suggestion.remove_draft!r}"
     for field_name, text in rule.card.texts().items():
         yield from _lint_template(f"card.{field_name}", text, aliases)
+    for name, variants in (
+        ("consequence", rule.card.consequence_variants),
+        ("recommendation", rule.card.recommendation_variants),
+    ):
+        for index, variant in enumerate(variants):
+            for alias in variant.when:
+                if alias not in aliases:
+                    yield f"card.{name}_variants[{index}].when: unknown alias {alias!r}"
+    if rule.card.action not in ("no-change", "monitor") and rule.card.change_for is None:
+        yield f"card.change_for: an action of {rule.card.action!r} must name the alias whose drug changes"
+    if rule.card.change_for is not None and rule.card.change_for not in aliases:
+        yield f"card.change_for: unknown alias {rule.card.change_for!r}"
+    for index, suggestion in enumerate(rule.card.suggestions):
+        if rule.card.change_for is not None and suggestion.remove_draft != rule.card.change_for:
+            yield (
+                f"card.suggestions[{index}].remove_draft: the card recommends changing "
+                f"{rule.card.change_for!r}, not {suggestion.remove_draft!r}"
+            )
     for index, line in enumerate(rule.card.context):
         if line.value_set not in terminology.value_sets:
             yield f"card.context[{index}].class: unknown value set {line.value_set!r}"

@@ -7,7 +7,7 @@ from what the rulebook generates.
 from __future__ import annotations
 
 from mdrcds.knowledge.rulebook import Rulebook
-from mdrcds.knowledge.ruleschema import Constraint, Rule
+from mdrcds.knowledge.ruleschema import Constraint, Rule, TextVariant
 from mdrcds.knowledge.terminology import ValueSet
 
 STATUS_MEANING = {
@@ -99,9 +99,13 @@ def rule_page(rule: Rule, rulebook: Rulebook) -> str:
         "",
         f"- **Summary:** {card.summary}",
         f"- **Consequence:** {card.consequence}",
+        *_variants("Consequence", card.consequence_variants),
         f"- **Mechanism:** {card.mechanism}",
         f"- **Recommendation:** {card.recommendation}",
+        *_variants("Recommendation", card.recommendation_variants),
     ]
+    if card.change_for:
+        lines.append(f"- **A change is recommended for:** `{card.change_for}` (never the other drug)")
     lines += [
         f"- **Suggestion:** {s.label} (deletes the draft order of `{s.remove_draft}`)"
         for s in card.suggestions
@@ -150,3 +154,16 @@ def _value_set_section(value_set: ValueSet) -> list[str]:
             note = f"also matched by name: {names}" + (f"; {note}" if note else "")
         lines.append(f"| {member.name} | {codes} | {note} |")
     return [*lines, ""]
+
+
+def _variants(field: str, variants: list[TextVariant]) -> list[str]:
+    out = []
+    for variant in variants:
+        condition = "; ".join(
+            f"`{alias}` {name} is {', '.join(map(str, values))}"
+            for alias, tests in variant.when.items()
+            for name, values in tests.items()
+        )
+        place = {"instead": "instead", "before": "first", "after": "then"}[variant.place]
+        out.append(f"  - {field} when {condition} ({place}): {variant.text.strip()}")
+    return out

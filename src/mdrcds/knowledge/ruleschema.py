@@ -175,6 +175,20 @@ class ContextLine(_Strict):
     if_member: list[str] = Field(default_factory=list)
 
 
+class TextVariant(_Strict):
+    """Card text for some matches only: used when `when` holds for the finding.
+
+    `when` maps an alias to field tests ('member' or a fact attribute such as `pred_eq_band`), each a
+    list of values; it holds when, for every alias named, some fact of that alias passes every test.
+    `place` says whether the text replaces the field's default text or stands before or after it; the
+    texts of every variant that holds are used, in order.
+    """
+
+    text: str
+    when: dict[str, dict[str, list[Scalar]]]
+    place: Literal["instead", "before", "after"] = "instead"
+
+
 class CardTemplate(_Strict):
     """Card text. `{alias}` renders the matched drugs or findings of that alias; `{alias.label}` their
     product or resource text. Detail follows the PDDI minimum-information order."""
@@ -184,6 +198,11 @@ class CardTemplate(_Strict):
     mechanism: str
     recommendation: str
     action: Action
+    change_for: str | None = None
+    """The alias whose drug a change is recommended for (required unless the action is no-change or
+    monitor): the card never recommends changing the other drug."""
+    consequence_variants: list[TextVariant] = Field(default_factory=list)
+    recommendation_variants: list[TextVariant] = Field(default_factory=list)
     suggestions: list[Suggestion] = Field(default_factory=list)
     context: list[ContextLine] = Field(default_factory=list)
     override_reasons: list[str] | None = None
@@ -198,6 +217,11 @@ class CardTemplate(_Strict):
             "recommendation": self.recommendation,
         }
         texts.update({f"suggestions[{i}].label": s.label for i, s in enumerate(self.suggestions)})
+        for name, variants in (
+            ("consequence", self.consequence_variants),
+            ("recommendation", self.recommendation_variants),
+        ):
+            texts.update({f"{name}_variants[{i}].text": v.text for i, v in enumerate(variants)})
         return texts
 
 
