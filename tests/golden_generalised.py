@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from golden_builder import RX, SNOMED, Json, card, case, condition, course, draft, med, request
+from golden_builder import RX, SNOMED, Json, card, case, condition, course, draft, med, request, variant
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 NIVO = ("1597876", "nivolumab")
@@ -416,4 +416,79 @@ def antibiotic_class() -> None:
     )
 
 
-ALL = (codes_outrank_text, text_by_context, class_members, patient_state, routes, antibiotic_class)
+def diagnosis_qualifiers() -> None:
+    stk11 = "stk11-mutation-nsclc-with-pd1-blockade"
+    pem = med(
+        "pembrolizumab-1", "active", PEMBRO, "Pembrolizumab 200 mg IV every 3 weeks", authored="2026-05-01"
+    )
+    case(
+        "qualifiers-adenocarcinoma-right-upper-lobe-fires",
+        request(
+            "g-50",
+            "patient-view",
+            [],
+            [
+                pem,
+                text_only("nsclc-q", "Adenocarcinoma of right upper lobe of lung, stage IIIB"),
+                variant("stk11-var", "STK11", "pathogenic"),
+            ],
+        ),
+        [card(stk11, "info", summary_contains=["STK11", "pembrolizumab"])],
+        """# "Adenocarcinoma of right upper lobe of lung, stage IIIB" (text only) is NSCLC
+
+Laterality, lobe and stage words may stand between the words of "adenocarcinoma of lung".""",
+    )
+    case(
+        "qualifiers-adenocarcinoma-of-colon-no-card",
+        request(
+            "g-51",
+            "patient-view",
+            [],
+            [
+                pem,
+                text_only("crc-q", "Adenocarcinoma of right colon, stage III"),
+                variant("stk11-var", "STK11", "pathogenic"),
+            ],
+        ),
+        [],
+        """# "Adenocarcinoma of right colon": qualifiers do not make another organ's cancer NSCLC""",
+        negative_for=stk11,
+    )
+
+
+def brands_and_inhibitors() -> None:
+    tx = [coded("tx-9", SNOMED, "737295003", "Transplanted kidney present", "Kidney transplant 2012")]
+    case(
+        "class-brand-jemperli-transplant-fires",
+        request("g-60", "order-sign", [draft("jem-draft", None, "Jemperli 500 mg IV every 3 weeks")], tx),
+        [card(TRANSPLANT, "warning", summary_contains=["dostarlimab"])],
+        """# "Jemperli" (brand of dostarlimab, openFDA NDC 0173-0898) ordered for a kidney recipient""",
+    )
+    cobi = med("cobi-1", "active", None, "Cobicistat 150 mg tablet once daily", authored="2026-06-01")
+    case(
+        "class-cobicistat-antiretroviral-not-to-be-changed",
+        pembrolizumab_order("g-61", [cobi]),
+        [
+            card(
+                MDR1,
+                "info",
+                summary_contains=["cobicistat"],
+                detail_contains=["do not change it because of this signal"],
+            )
+        ],
+        """# Cobicistat (antiretroviral booster, matched by name only) with pembrolizumab
+
+The preclinical MDR1 card never suggests changing antiretroviral therapy.""",
+    )
+
+
+ALL = (
+    codes_outrank_text,
+    text_by_context,
+    class_members,
+    patient_state,
+    routes,
+    antibiotic_class,
+    diagnosis_qualifiers,
+    brands_and_inhibitors,
+)

@@ -3,6 +3,9 @@ codes outrank text, and text recognised by name is read by ConText."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from mdrcds.facts.conditions import in_other_context, treatment_induced
@@ -106,3 +109,17 @@ def test_category_family_history_or_screening() -> None:
 )
 def test_treatment_induced(text: str, induced: bool) -> None:
     assert treatment_induced(Concept((), text)) is induced
+
+
+def test_a_text_without_any_context_trigger_word_does_not_load_spacy() -> None:
+    # The pre-check is a superset of ConText's triggers: a text without any of their words cannot be
+    # modified, so the (slow to import) pipeline is neither run nor imported for it.
+    code = (
+        "import sys; from mdrcds.facts.context import voiding_context as v; "
+        "assert v(['Kidney transplant recipient', 'Rheumatoid arthritis, seropositive'], "
+        "['kidney transplant', 'rheumatoid arthritis']) is None; "
+        "assert 'spacy' not in sys.modules; "
+        "assert v(['No rheumatoid arthritis'], ['rheumatoid arthritis']) == 'NEGATED_EXISTENCE'; "
+        "assert 'spacy' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True, timeout=120)

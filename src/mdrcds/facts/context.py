@@ -20,13 +20,18 @@ HISTORICAL does not void: a transplant or an autoimmune disease "history of" is 
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import re
 import threading
 import unicodedata
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from mdrcds.knowledge.names import QUALIFIERS, normalise_name
 
@@ -136,13 +141,29 @@ def _folded(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def _name_pattern(name: str) -> re.Pattern[str]:
-    tokens = normalise_name(name).split()
-    qualifier = (
-        r"(?:(?:" + "|".join(re.escape(q) for q in sorted(QUALIFIERS, key=len, reverse=True)) + r")\W+)*"
-    )
-    between = r"[\W_]+" + qualifier
-    return re.compile(r"(?<![0-9A-Za-z])" + between.join(map(re.escape, tokens)) + r"(?![0-9A-Za-z])", re.I)
+_WORD = re.compile(r"[0-9A-Za-z]+")
+
+
+def _find_name(text: str, name: str) -> tuple[int, int] | None:
+    """Where `name` stands in `text` (character offsets), its words in order with only qualifier words
+    between them (as `mdrcds.knowledge.names` matches), or None."""
+    wanted = normalise_name(name).split()
+    if not wanted:
+        return None
+    words = [(m.group().lower(), m.start(), m.end()) for m in _WORD.finditer(text)]
+    for first, (word, start, _) in enumerate(words):
+        if word != wanted[0]:
+            continue
+        position, index = first + 1, 1
+        while index < len(wanted) and position < len(words):
+            if words[position][0] == wanted[index]:
+                index += 1
+            elif words[position][0] not in QUALIFIERS:
+                break
+            position += 1
+        if index == len(wanted):
+            return start, words[position - 1][2]
+    return None
 
 
 class _Reader:
@@ -160,11 +181,13 @@ class _Reader:
                     # spaCy's command-line module imports a deprecated click helper at import time.
                     warnings.simplefilter("ignore", DeprecationWarning)
                     import medspacy
-                    from loguru import logger
                     from medspacy.context import ConTextRule
 
-                logger.disable("PyRuSH")  # its sentence splitter logs every token at DEBUG
-                nlp = medspacy.load(medspacy_enable=["medspacy_pyrush"])
+                # medspaCy's clinical tokenizer; sentences split at . ! ; (not at '?', a ConText trigger
+                # in '? RA'), which fits the short texts read here (a diagnosis' text or display) at an
+                # eighth of PyRuSH's cost.
+                nlp = medspacy.load(medspacy_enable=["medspacy_tokenizer"])
+                nlp.add_pipe("sentencizer", config={"punct_chars": [".", "!", ";"]})
                 context = nlp.add_pipe("medspacy_context", config={"rules": None})
                 defaults = ConTextRule.from_json(context.DEFAULT_RULES_FILEPATH)
                 for rule in defaults:
@@ -189,7 +212,10 @@ class _Reader:
         key = (text, name)
         if key in self._cache:
             return self._cache[key]
-        answer = self._read(text, name)
+        # No trigger word of any rule in the text: ConText cannot modify anything, so spaCy is not run
+        # (nor imported): the common case of "Rheumatoid arthritis" or "Kidney transplant recipient".
+        words = set(_TOKENS.findall(_folded(text).lower()))
+        answer = None if _trigger_words().isdisjoint(words) else self._read(text, name)
         if len(self._cache) >= _CACHE_CAPACITY:
             self._cache.clear()
         self._cache[key] = answer
@@ -197,12 +223,12 @@ class _Reader:
 
     def _read(self, text: str, name: str) -> str | None:
         folded = _folded(text)
-        found = _name_pattern(name).search(folded)
+        found = _find_name(folded, name)
         if found is None:
             return None
         nlp = self.pipeline()
         doc = nlp.make_doc(folded)
-        target = doc.char_span(found.start(), found.end(), label="TARGET", alignment_mode="expand")
+        target = doc.char_span(found[0], found[1], label="TARGET", alignment_mode="expand")
         if target is None:
             return None
         doc.ents = [target]
@@ -217,7 +243,48 @@ class _Reader:
         return None
 
 
+_TOKENS = re.compile(r"[0-9a-z]+|[^\s0-9a-z]")
+
+
+@functools.cache
+def _trigger_words() -> frozenset[str]:
+    """Every word (and punctuation mark) of every rule's trigger: a text holding none of them cannot
+    be modified by any rule. Read from medspaCy's default rule file without importing spaCy."""
+    spec = importlib.util.find_spec("medspacy")
+    origin = Path(spec.origin) if spec is not None and spec.origin else None
+    if origin is None:
+        raise RuntimeError("medspaCy is not installed")
+    rules = orjson.loads((origin.parent.parent / "resources" / "en" / "context_rules.json").read_bytes())
+    values: list[str] = []
+    for rule in rules["context_rules"]:
+        values.append(rule["literal"])
+        values += _pattern_values(rule.get("pattern"))
+    for project in PROJECT_RULES:
+        values.append(project.literal)
+        values += _pattern_values(list(project.pattern or []))
+    return frozenset(token for value in values for token in _TOKENS.findall(value.lower()))
+
+
+def _pattern_values(pattern: Any) -> list[str]:
+    out: list[str] = []
+    for token in pattern or []:
+        for test in token.values() if isinstance(token, dict) else []:
+            if isinstance(test, str):
+                out.append(test)
+            elif isinstance(test, dict):
+                found = test.get("IN", [])
+                out += [v for v in found if isinstance(v, str)]
+    return out
+
+
 _READER = _Reader()
+
+
+def preload() -> None:
+    """Build the medspaCy pipeline now (about 1.5 s and 150 MB, once per process), so that the first
+    record with a diagnosis named only in text does not pay for it: called by the service's warm-up and
+    by batch workers at start."""
+    _READER.pipeline()
 
 
 def voiding_context(texts: Sequence[str], names: Sequence[str]) -> str | None:

@@ -52,9 +52,10 @@ def normalise_name(text: str) -> str:
     """Lower-case text without diacritics or possessives, every run of other characters one space,
     padded with spaces (' sjogren syndrome ')."""
     text = _POSSESSIVE.sub("", text[:MAX_TEXT_CHARACTERS])
-    folded = unicodedata.normalize("NFKD", text)
-    ascii_text = "".join(c for c in folded if not unicodedata.combining(c)).lower()
-    return " " + _NON_WORD.sub(" ", ascii_text).strip() + " "
+    if not text.isascii():
+        folded = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in folded if not unicodedata.combining(c))
+    return " " + _NON_WORD.sub(" ", text.lower()).strip() + " "
 
 
 @dataclass

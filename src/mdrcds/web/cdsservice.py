@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from mdrcds.cards.render import rule_of
 from mdrcds.errors import EngineError, EvaluationLimitError, FhirValidationError, InputFormatError
+from mdrcds.facts.context import preload as preload_context
 from mdrcds.knowledge.rulebook import Rulebook, load_rulebook
 from mdrcds.reading.fhir import FhirInput, drop_unadvertised_prefetch, keep_patient, read_bytes
 from mdrcds.reading.hookrequest import RequestError, check_request
@@ -309,6 +310,7 @@ def _warmed_up(rulebook: Rulebook) -> Engine:
     """The engine, after one throwaway evaluation, so the first real call does not pay for imports
     and model builds."""
     engine = Engine(rulebook)
+    preload_context()
     order = {
         "resourceType": "MedicationRequest",
         "id": "warm-up",
