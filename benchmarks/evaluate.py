@@ -62,7 +62,6 @@ def distinct(paths: list[Path]) -> None:
     for label in ("cold", "warm"):
         times, cards = [], 0
         for data, now, version in inputs:
-            gc.collect()
             start = time.perf_counter()
             evaluation = evaluate(
                 data, rulebook=rulebook, engine=engine, now=now, include_research=True, fhir_version=version
