@@ -17,7 +17,6 @@ import orjson
 from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -40,6 +39,7 @@ from mdrcds.web.schemas import (
 )
 
 log = logging.getLogger("mdrcds.web")
+HEALTH_PING_SECONDS = 0.5
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             yield
         finally:
             service.engine_thread.close()
+            service.pools.close()
             service.audit.close()
             service.http.close()
             service.store.dispose()
@@ -125,7 +126,7 @@ def _add_routes(app: FastAPI) -> None:
     @app.get("/cds-services", summary="CDS Hooks discovery")
     async def discovery(request: Request) -> Response:
         async def handle() -> Response:
-            _service(request).authenticate(request)
+            await _service(request).authenticate(request)
             return Response(orjson.dumps(discovery_document()), media_type="application/json")
 
         return await _guarded(handle)
@@ -167,10 +168,13 @@ def _add_routes(app: FastAPI) -> None:
     async def healthz(request: Request) -> Response:
         service = _service(request)
         try:
-            await run_in_threadpool(service.store.ping)
+            # A hung database may not hold up the health answer: wait at most HEALTH_PING_SECONDS.
+            await service.pools.within(service.pools.database, HEALTH_PING_SECONDS, service.store.ping)
             database = "up"
         except StoreUnavailable:
             database = "down"
+        except TimeoutError:
+            database = "unresponsive"
         audit = service.audit.health()
         body = {
             "status": audit["state"],

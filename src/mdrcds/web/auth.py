@@ -28,6 +28,8 @@ from mdrcds.settings import TrustedIssuer
 ALGORITHMS = ("ES384", "RS384", "ES256", "RS256")
 JKU_CACHE_SECONDS = 300.0
 JKU_REFRESH_MIN_SECONDS = 30.0
+JKU_DEADLINE_SECONDS = 5.0
+JKU_MAX_BYTES = 256 * 1024
 
 
 class AuthError(MdrcdsError):
@@ -56,6 +58,7 @@ class KeySets:
         self.http = http
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, dict[str, jwt.PyJWK]]] = {}
+        self._attempted: dict[str, float] = {}
 
     def key(self, issuer: str, kid: str, jku: str | None) -> jwt.PyJWK:
         trusted = self.issuers.get(issuer)
@@ -87,19 +90,39 @@ class KeySets:
         with self._lock:
             fetched_at, keys = self._cache.get(issuer, (-float("inf"), {}))
             fresh = now - fetched_at < JKU_CACHE_SECONDS
-            # A new kid may mean the issuer rotated its keys: refetch, but not more than twice a minute.
-            if fresh and (kid in keys or now - fetched_at < JKU_REFRESH_MIN_SECONDS):
+            if fresh and kid in keys:
                 return keys
+            # A new kid may mean the issuer rotated its keys, but it is also what any caller can put in
+            # a header before its signature is checked: refetch at most once per JKU_REFRESH_MIN_SECONDS
+            # per issuer, counting failed attempts too.
+            if now - self._attempted.get(issuer, -float("inf")) < JKU_REFRESH_MIN_SECONDS:
+                if keys:
+                    return keys
+                raise AuthError(f"the JWK Set of {issuer!r} was fetched moments ago; not again yet")
+            self._attempted[issuer] = now
             try:
-                response = self.http.get(url, headers={"Accept": "application/json"})
-                response.raise_for_status()
-                keys = _parse_jwks(response.json(), issuer)
-            except (httpx.HTTPError, ValueError) as exc:
+                keys = _parse_jwks(self._fetch(url), issuer)
+            except (httpx.HTTPError, ValueError, AuthError) as exc:
                 if keys:
                     return keys  # keep serving the cached keys while the jku is unreachable
                 raise AuthError(f"cannot fetch the JWK Set of {issuer!r}: {type(exc).__name__}") from None
             self._cache[issuer] = (now, keys)
             return keys
+
+    def _fetch(self, url: str) -> Any:
+        """The JWK Set at `url`, read within JKU_DEADLINE_SECONDS and JKU_MAX_BYTES whatever pace the
+        server sends at (a per-read timeout alone lets a server that drips bytes hold the fetch)."""
+        deadline = time.monotonic() + JKU_DEADLINE_SECONDS
+        body = bytearray()
+        with self.http.stream("GET", url, headers={"Accept": "application/json"}) as response:
+            response.raise_for_status()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > JKU_MAX_BYTES:
+                    raise AuthError(f"JWK Set over {JKU_MAX_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise AuthError(f"JWK Set not read within {JKU_DEADLINE_SECONDS} s")
+        return json.loads(bytes(body))
 
 
 def _parse_jwks(data: Any, issuer: str) -> dict[str, jwt.PyJWK]:
@@ -166,6 +189,10 @@ class Authenticator:
             )
         except jwt.PyJWTError as exc:
             raise AuthError(f"token rejected: {type(exc).__name__}: {exc}") from None
+        for claim in ("iat", "exp", "nbf"):
+            value = claims.get(claim, 0)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise AuthError(f"{claim} must be a number (NumericDate), not {type(value).__name__}")
         now = datetime.now(UTC).timestamp()
         if claims["iat"] > now + self.leeway:
             raise AuthError("iat is in the future")

@@ -15,8 +15,7 @@ from datetime import UTC, date, datetime
 
 import httpx
 import orjson
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from mdrcds.cards.render import rule_of
@@ -35,6 +34,7 @@ from mdrcds.store.feedback import parse_feedback
 from mdrcds.store.records import InvocationRecord, IssuedCard
 from mdrcds.web.auth import Authenticator, KeySets
 from mdrcds.web.authn import Authentication, Rejected, TokenLedger
+from mdrcds.web.blocking import Pools
 from mdrcds.web.body import TooLarge, read_body
 from mdrcds.web.callstate import CallState
 from mdrcds.web.discovery import CdsService
@@ -44,6 +44,7 @@ from mdrcds.web.metrics import Metrics
 from mdrcds.web.outcome import operation_outcome, unauthorized
 
 log = logging.getLogger("mdrcds.web")
+CLIENT_CLOSED = 499
 Clock = Callable[[], datetime]
 
 
@@ -70,11 +71,16 @@ class Service:
     authentication: Authentication
     metrics: Metrics
     clock: Clock
+    pools: Pools = field(default_factory=Pools)
     started: float = field(default_factory=time.monotonic)
 
-    def authenticate(self, request: Request) -> None:
+    async def authenticate(self, request: Request) -> None:
+        """Check the caller's JWT in the identity pool (a JWK Set fetch or the `jti` ledger write may
+        wait on the network or the database); raises Reject with a 401."""
         try:
-            request.state.issuer = self.authentication.check(request)
+            request.state.issuer = await self.pools.run(
+                self.pools.identity, lambda: self.authentication.check(request)
+            )
         except Rejected:
             raise Reject(unauthorized()) from None
 
@@ -93,6 +99,11 @@ class Service:
             response = await self._call(service, request, state)
         except Reject as reject:
             response = reject.response
+        except ClientDisconnect:
+            # The client went away while sending: nobody reads an answer, and it is no server error.
+            # Audited with 499 (nginx's "client closed request"), logged at info.
+            log.info("client disconnected", extra={"service": service.id})
+            response = operation_outcome(CLIENT_CLOSED, "incomplete", "the client closed the connection")
         except Exception as exc:  # the last line of defence: an OperationOutcome, never a traceback
             log.error("internal error", extra={"service": service.id, "error": type(exc).__name__})
             response = operation_outcome(500, "exception", "internal error")
@@ -117,7 +128,7 @@ class Service:
         return response
 
     async def _call(self, service: CdsService, request: Request, state: CallState) -> Response:
-        self.authenticate(request)
+        await self.authenticate(request)
         body = await self.body(request)
         try:
             # One trip to the engine thread reads and, when the prefetch is complete, evaluates too.
@@ -137,8 +148,9 @@ class Service:
                     f"prefetch.{state.missing[0]}",
                 )
             try:
-                await run_in_threadpool(
-                    fetch_missing, self.fetcher, self.metrics, service, fhir_input, state.missing
+                await self.pools.run(
+                    self.pools.fhir,
+                    lambda: fetch_missing(self.fetcher, self.metrics, service, fhir_input, state.missing),
                 )
             except (FhirServerError, InputFormatError) as exc:
                 return operation_outcome(412, "processing", f"FHIR server fallback: {exc}")
@@ -240,7 +252,7 @@ class Service:
         )
 
     async def feedback(self, service: CdsService, request: Request) -> Response:
-        self.authenticate(request)
+        await self.authenticate(request)
         body = await self.body(request)
         try:
             document = orjson.loads(body)

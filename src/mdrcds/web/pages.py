@@ -16,7 +16,6 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from mdrcds.knowledge.ruledocs import rule_page
@@ -46,7 +45,7 @@ async def _as_user(request: Request, handler: Handler) -> Response:
     """Run `handler` for the signed-in user; others are sent to sign in, foreign form posts refused."""
     service = _service(request)
     try:
-        user = await run_in_threadpool(_sessions(request).user, request)
+        user = await service.pools.run(service.pools.database, lambda: _sessions(request).user(request))
     except NotSignedIn:
         if request.method == "GET":
             return RedirectResponse("/pages/login", status_code=303)
@@ -176,14 +175,19 @@ def build_router() -> APIRouter:
         except FormError as exc:
             return html_response(page("Sign in", notice(str(exc)) + _login_form(request)), exc.status)
         response = RedirectResponse("/pages", status_code=303)
-        if await run_in_threadpool(_sessions(request).sign_in, request, token, response):
+        sessions = _sessions(request)
+        if await service.pools.run(
+            service.pools.identity, lambda: sessions.sign_in(request, token, response)
+        ):
             return response
         return html_response(page("Sign in", notice("Sign-in failed.") + _login_form(request)), 401)
 
     @router.get("/logout")
     async def logout(request: Request) -> Response:
         response = RedirectResponse("/pages/login", status_code=303)
-        await run_in_threadpool(_sessions(request).sign_out, request, response)
+        service = _service(request)
+        sessions = _sessions(request)
+        await service.pools.run(service.pools.database, lambda: sessions.sign_out(request, response))
         return response
 
     @router.get("/review")
@@ -231,12 +235,15 @@ def build_router() -> APIRouter:
         request: Request, days: Annotated[str, Query()] = "30", rule: Annotated[str, Query()] = ""
     ) -> Response:
         async def show(service: Service, user: str) -> Response:
-            chosen_days = int(days) if days.isdigit() and int(days) in PERIODS else 30
+            # isdigit() is also true of '²' and other digits int() refuses: ASCII digits only.
+            chosen_days = int(days) if days.isascii() and days.isdigit() and int(days) in PERIODS else 30
             period = Period.last_days(chosen_days, datetime.now(UTC).date())
             since = datetime(period.start.year, period.start.month, period.start.day, tzinfo=UTC)
             until = datetime(period.end.year, period.end.month, period.end.day, tzinfo=UTC)
             try:
-                rows = await run_in_threadpool(service.store.governance, since, until)
+                rows = await service.pools.run(
+                    service.pools.database, lambda: service.store.governance(since, until)
+                )
             except StoreUnavailable:
                 body = notice("The database cannot be reached: governance figures are not available now.")
                 return html_response(page("Governance", body, user=user, active="/pages/governance"), 503)
