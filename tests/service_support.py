@@ -251,8 +251,9 @@ def make_tls(directory: Path) -> Tls:
 
 
 @contextmanager
-def serve_fhir(server: FakeFhirServer, tls: Tls | None = None) -> Iterator[str]:
-    """Serve a FakeFhirServer on loopback (over https with `tls`); yields its base URL (…/fhir)."""
+def serve_fhir(server: FakeFhirServer, tls: Tls | None = None, port: int = 0) -> Iterator[str]:
+    """Serve a FakeFhirServer on loopback (over https with `tls`), on `port` (any free one by default);
+    yields its base URL (…/fhir)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -268,7 +269,7 @@ def serve_fhir(server: FakeFhirServer, tls: Tls | None = None) -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     scheme = "http"
     if tls is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

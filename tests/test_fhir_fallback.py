@@ -18,6 +18,7 @@ import pytest
 
 from mdrcds.reading.prefetch import FhirFetcher, FhirServerError
 from mdrcds.settings import Settings
+from mdrcds.web.cdsservice import FHIR_SERVER_UNUSABLE
 from service_support import live_service, make_tls
 
 CONTEXT = {"patientId": "p1"}
@@ -133,23 +134,26 @@ def test_a_next_link_may_not_switch_scheme(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", ["garbage", "array", "bad-link", "entry-object", "huge", "drip"])
 def test_the_service_answers_412_for_a_bad_fhir_server(tmp_path: Path, mode: str) -> None:
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'audit.sqlite3'}",
-        auth="off",
-        spool_dir=tmp_path / "spool",
-        fhir_max_bytes=5 * 1024 * 1024,
-        fhir_deadline_seconds=2.0,
-    )
     request = json.loads(
         (
             Path(__file__).resolve().parents[1] / "api" / "examples" / "mdrcds-patient-view.request.json"
         ).read_text()
     )
     del request["prefetch"]["conditions"]
-    with misbehaving(mode) as (fhir_base, _), live_service(settings) as base:
-        request["fhirServer"] = fhir_base
-        response = httpx.post(f"{base}/cds-services/mdrcds-patient-view", json=request, timeout=30)
-        assert response.status_code == 412, response.text
-        outcome = response.json()
-        assert outcome["resourceType"] == "OperationOutcome"
-        assert outcome["issue"][0]["diagnostics"].startswith("FHIR server fallback: prefetch.conditions")
+    with misbehaving(mode) as (fhir_base, _):
+        settings = Settings(
+            database_url=f"sqlite:///{tmp_path / 'audit.sqlite3'}",
+            auth="off",
+            spool_dir=tmp_path / "spool",
+            fhir_max_bytes=5 * 1024 * 1024,
+            fhir_deadline_seconds=2.0,
+            fhir_servers=[fhir_base],
+        )
+        with live_service(settings) as base:
+            request["fhirServer"] = fhir_base
+            response = httpx.post(f"{base}/cds-services/mdrcds-patient-view", json=request, timeout=30)
+    assert response.status_code == 412, response.text
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    # One fixed answer whatever went wrong: the service is no oracle for what answered where.
+    assert outcome["issue"][0]["diagnostics"] == FHIR_SERVER_UNUSABLE

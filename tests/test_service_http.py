@@ -21,10 +21,12 @@ import pytest
 
 from mdrcds.settings import Settings, TrustedIssuer
 from mdrcds.store.database import Store
+from mdrcds.web.cdsservice import FHIR_SERVER_UNUSABLE
 from service_support import (
     SAMPLES,
     FakeFhirServer,
     SigningKey,
+    free_port,
     jwks,
     live_service,
     make_keys,
@@ -49,6 +51,7 @@ class Live:
     jku_host: FakeFhirServer
     database_url: str
     spool: Path
+    fhir_port: int
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -95,13 +98,16 @@ def live(tmp_path_factory: pytest.TempPathFactory, log_capture: Capture) -> Iter
     other = {"ES384": SigningKey("other-1", "ES384", make_keys()["ES384"].private)}
     jku_host = FakeFhirServer(documents={"jwks.json": jwks(other)})
     tls = make_tls(directory)
+    fhir_port = free_port()
     with serve_fhir(jku_host, tls) as jku_base:
         database_url = f"sqlite:///{directory / 'mdrcds.sqlite3'}"
         settings = Settings(
             database_url=database_url,
             auth="required",
             trusted_issuers={
-                FILE_ISSUER: TrustedIssuer(jwks_file=jwks_file),
+                FILE_ISSUER: TrustedIssuer(
+                    jwks_file=jwks_file, fhir_servers=[f"http://127.0.0.1:{fhir_port}/fhir"]
+                ),
                 JKU_ISSUER: TrustedIssuer(jku=f"{jku_base}/jwks.json"),
             },
             cors_origins=[ORIGIN],
@@ -112,7 +118,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, log_capture: Capture) -> Iter
         )
         with live_service(settings) as base:
             keys["other"] = other["ES384"]
-            yield Live(base, keys, jku_host, database_url, directory / "spool")
+            yield Live(base, keys, jku_host, database_url, directory / "spool", fhir_port)
 
 
 def sample(case: str) -> dict[str, Any]:
@@ -317,7 +323,7 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server_with_the_bearer_token(
     del request["prefetch"]["medicationRequests"], request["prefetch"]["conditions"]
     fhir = FakeFhirServer(resources=[entry["resource"] for entry in verapamil] * 1, page_size=1)
     fhir.resources += [dict(r, id=f"{r['id']}-copy{i}") for i, r in enumerate(fhir.resources * 2)]
-    with serve_fhir(fhir) as fhir_base:
+    with serve_fhir(fhir, port=live.fhir_port) as fhir_base:
         request["fhirServer"] = fhir_base
         request["fhirAuthorization"] = {
             "access_token": "opaque-fhir-token-123",
@@ -357,11 +363,11 @@ def test_missing_prefetch_without_a_fhir_server_is_412(live: Live) -> None:
 def test_a_failing_fhir_server_is_412(live: Live) -> None:
     request = mdr1_request()
     del request["prefetch"]["observations"]
-    with serve_fhir(FakeFhirServer(fail_with=503)) as fhir_base:
+    with serve_fhir(FakeFhirServer(fail_with=503), port=live.fhir_port) as fhir_base:
         request["fhirServer"] = fhir_base
         response = live.post(f"/cds-services/{SELECT}", request)
     assert response.status_code == 412
-    assert "HTTP 503" in response.json()["issue"][0]["diagnostics"]
+    assert response.json()["issue"][0]["diagnostics"] == FHIR_SERVER_UNUSABLE
 
 
 @pytest.mark.parametrize("value", ["null", "empty-bundle"])
@@ -380,7 +386,7 @@ def test_an_operation_outcome_prefetch_value_is_refetched_or_412(live: Live) -> 
     request = mdr1_request()
     request["prefetch"]["observations"] = outcome
     assert live.post(f"/cds-services/{SELECT}", request).status_code == 412
-    with serve_fhir(FakeFhirServer()) as fhir_base:
+    with serve_fhir(FakeFhirServer(), port=live.fhir_port) as fhir_base:
         request = mdr1_request()
         request["prefetch"]["observations"] = outcome
         request["fhirServer"] = fhir_base
@@ -683,7 +689,7 @@ def test_logs_hold_ids_but_no_tokens_or_clinical_text(live: Live, log_capture: C
         "scope": "patient/*.read",
         "subject": "mdrcds",
     }
-    with serve_fhir(FakeFhirServer()) as fhir_base:
+    with serve_fhir(FakeFhirServer(), port=live.fhir_port) as fhir_base:
         request["fhirServer"] = fhir_base
         del request["prefetch"]["observations"]
         headers = live.auth(f"/cds-services/{SELECT}")

@@ -15,6 +15,9 @@ class TrustedIssuer(BaseModel):
 
     jwks_file: Path | None = None
     jku: str | None = None
+    fhir_servers: list[str] = Field(default_factory=list)
+    """Base URLs of the FHIR servers this issuer's EHR may name in `fhirServer` (the only ones used for
+    its calls when authentication is required)."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TrustedIssuer:
@@ -64,6 +67,9 @@ class Settings(BaseSettings):
     """Extra CA certificates (PEM) for outgoing https (jku hosts, FHIR servers), e.g. a hospital CA."""
     require_https_fhir_server: bool = False
     """Refuse `fhirServer` URLs that are not https (set this in production)."""
+    fhir_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """FHIR server base URLs any caller may name in `fhirServer` (comma-separated or a JSON list). With
+    authentication off and this empty, only servers on public addresses are used."""
     detected_issues: bool = False
     """Add to each card a suggestion that creates its FHIR DetectedIssue (HL7 PDDI CDS IG)."""
     research_rules: bool = False
@@ -84,7 +90,7 @@ class Settings(BaseSettings):
             return json.loads(value) if value.strip() else {}
         return value
 
-    @field_validator("cors_origins", "allowed_hosts", mode="before")
+    @field_validator("cors_origins", "allowed_hosts", "fhir_servers", mode="before")
     @classmethod
     def _origins_list(cls, value: object) -> object:
         if isinstance(value, str):

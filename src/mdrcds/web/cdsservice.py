@@ -32,6 +32,7 @@ from mdrcds.store.audit import AuditLog
 from mdrcds.store.database import Store
 from mdrcds.store.feedback import parse_feedback
 from mdrcds.store.records import InvocationRecord, IssuedCard
+from mdrcds.web import fhirservers
 from mdrcds.web.auth import Authenticator, KeySets
 from mdrcds.web.authn import Authentication, Rejected, TokenLedger
 from mdrcds.web.blocking import Pools
@@ -45,6 +46,9 @@ from mdrcds.web.outcome import operation_outcome, unauthorized
 
 log = logging.getLogger("mdrcds.web")
 CLIENT_CLOSED = 499
+FHIR_SERVER_UNUSABLE = (
+    "prefetch keys missing, and they could not be fetched from the FHIR server named in fhirServer"
+)
 Clock = Callable[[], datetime]
 
 
@@ -147,13 +151,23 @@ class Service:
                     "prefetch keys missing and no fhirServer to fetch them from: " + ", ".join(state.missing),
                     f"prefetch.{state.missing[0]}",
                 )
+            issuer = getattr(request.state, "issuer", None)
+            server = str(fhir_input.fhir_server)
+            usable_server, why = await self.pools.run(
+                self.pools.fhir, lambda: fhirservers.usable(server, issuer, self.settings)
+            )
+            if not usable_server:
+                log.warning("fhirServer refused", extra={"service": service.id, "reason": why})
+                return operation_outcome(412, "processing", FHIR_SERVER_UNUSABLE, "fhirServer")
             try:
                 await self.pools.run(
                     self.pools.fhir,
                     lambda: fetch_missing(self.fetcher, self.metrics, service, fhir_input, state.missing),
                 )
             except (FhirServerError, InputFormatError) as exc:
-                return operation_outcome(412, "processing", f"FHIR server fallback: {exc}")
+                # The detail stays in the log: the caller learns nothing about what answered where.
+                log.warning("FHIR server fallback failed", extra={"service": service.id, "reason": str(exc)})
+                return operation_outcome(412, "processing", FHIR_SERVER_UNUSABLE, "fhirServer")
             state.fetched = list(state.missing)
             attempt = await self.engine_thread.run(
                 lambda: Attempt.of(lambda: self.evaluate(fhir_input, state))
