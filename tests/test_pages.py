@@ -70,8 +70,22 @@ def test_pages_need_a_sign_in_with_a_trusted_issuers_token(live: Live) -> None:
         assert page.status_code == 200 and "dr.lee" in page.text and "sign out" in page.text
         assert "script-src" not in page.headers["content-security-policy"]
         assert "default-src 'none'" in page.headers["content-security-policy"]
-        client.get("/pages/logout")
+        # Signing out is a POST: a GET (a link or an image on another page) only offers the button.
+        assert client.get("/pages/logout").status_code == 200
+        assert client.get("/pages/review").status_code == 200
+        foreign = client.post("/pages/logout", headers={"Origin": "https://evil.example"})
+        assert foreign.status_code == 403 and client.get("/pages/review").status_code == 200
+        assert client.post("/pages/logout").status_code == 303
         assert client.get("/pages/review").status_code == 303
+
+
+def test_a_new_sign_in_ends_the_users_earlier_session(live: Live) -> None:
+    with httpx.Client(base_url=live.base) as first, httpx.Client(base_url=live.base) as second:
+        assert sign_in(first, live).status_code == 303
+        assert first.get("/pages/review").status_code == 200
+        assert sign_in(second, live).status_code == 303
+        assert second.get("/pages/review").status_code == 200
+        assert first.get("/pages/review").status_code == 303  # the earlier session ended
 
 
 @pytest.mark.parametrize(

@@ -239,10 +239,16 @@ class Store:
         return GovernanceRows(counts["cards"], counts["silent"], counts["invocations"], rows)
 
     def open_session(self, key: str, issuer: str, subject: str, expires_at: datetime) -> None:
-        """Store a pages session under `key` (a hash of the cookie value, never the value itself)."""
+        """Store a pages session under `key` (a hash of the cookie value, never the value itself). One
+        session per user: a new sign-in ends the user's earlier sessions (docs/pages.md)."""
         row = {"key": key, "issuer": issuer, "subject": subject, "expires_at": expires_at}
         with self._failures("open a session"), Session(self.engine) as session:
             session.execute(delete(PageSession).where(col(PageSession.expires_at) < datetime.now(UTC)))
+            session.execute(
+                delete(PageSession).where(
+                    col(PageSession.issuer) == issuer, col(PageSession.subject) == subject
+                )
+            )
             self._insert_ignore(session, PageSession, [row])
             session.commit()
 

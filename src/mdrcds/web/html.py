@@ -55,7 +55,10 @@ def page(title: str, body: str, *, user: str | None = None, active: str = "") ->
     if user == OPEN_USER:
         who = f'<span class="who">{escape(user)}</span>'
     elif user:
-        who = f'<span class="who">{escape(user)} · <a href="/pages/logout">sign out</a></span>'
+        who = (
+            f'<span class="who">{escape(user)} · <form class="inline" method="post" action="/pages/logout">'
+            '<button type="submit" class="link">sign out</button></form></span>'
+        )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -85,6 +88,9 @@ header a { color: #e2e8f0; text-decoration: none; } header a[aria-current] { col
   border-bottom: 2px solid #90cdf4; }
 header .home { font-weight: 700; color: #fff; } header nav { display: flex; flex-wrap: wrap; gap: 1rem; }
 header .who { margin-left: auto; color: #cbd5e0; font-size: 13px; }
+form.inline { display: inline; margin: 0; }
+button.link { background: none; border: 0; padding: 0; color: #e2e8f0; font: inherit; cursor: pointer;
+  text-decoration: underline; }
 main { padding: 1rem; max-width: 1200px; margin: 0 auto; }
 h1 { font-size: 1.5rem; margin: .3rem 0 1rem; } h2 { font-size: 1.2rem; } h3 { font-size: 1.05rem; }
 table { border-collapse: collapse; width: 100%; background: #fff; }

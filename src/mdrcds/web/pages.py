@@ -183,9 +183,21 @@ def build_router() -> APIRouter:
         return html_response(page("Sign in", notice("Sign-in failed.") + _login_form(request)), 401)
 
     @router.get("/logout")
+    async def logout_form(request: Request) -> Response:
+        # Signing out changes state, so it is a POST (a link or an image elsewhere cannot sign anyone
+        # out); a GET only offers the button.
+        form = (
+            '<form class="panel" method="post" action="/pages/logout">'
+            '<button type="submit" id="sign-out">Sign out</button></form>'
+        )
+        return html_response(page("Sign out", form))
+
+    @router.post("/logout")
     async def logout(request: Request) -> Response:
-        response = RedirectResponse("/pages/login", status_code=303)
         service = _service(request)
+        if not same_origin(request, service.settings):
+            return html_response(page("Refused", notice("This form was sent from another site.")), 403)
+        response = RedirectResponse("/pages/login", status_code=303)
         sessions = _sessions(request)
         await service.pools.run(service.pools.database, lambda: sessions.sign_out(request, response))
         return response
