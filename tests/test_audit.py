@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -207,3 +209,50 @@ def test_the_queue_is_bounded_and_overflow_is_counted_and_logged(
     finally:
         audit.close()
         store.dispose()
+
+
+def unsaved_at_shutdown(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        json.loads(r.record)["id"]  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.getMessage() == "audit record not saved at shutdown"
+    ]
+
+
+def test_at_shutdown_with_the_database_down_and_the_spool_full_every_record_goes_to_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The attack: SIGTERM while the database is down and the spool disk full lost 903 of 1,000 answered
+    calls' records, none in the log. Now every one that could be neither stored nor spooled is logged."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "audit.jsonl").symlink_to("/dev/full")
+    store = Store(f"sqlite:///{tmp_path / 'missing' / 'audit.sqlite3'}")
+    audit = AuditLog(store, spool, retry_seconds=0.05)
+    caplog.set_level("ERROR", logger="mdrcds.audit")
+    try:
+        for number in range(1000):
+            audit.record(record(number))
+        audit.close()
+    finally:
+        store.dispose()
+    assert sorted(unsaved_at_shutdown(caplog)) == sorted(f"inv-{n}" for n in range(1000))
+
+
+def test_a_writer_stuck_in_the_database_at_shutdown_still_has_its_records_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+    release = threading.Event()
+    monkeypatch.setattr(store, "write_invocations", lambda records: release.wait(30))  # a hung database
+    audit = AuditLog(store, tmp_path / "spool", retry_seconds=0.05)
+    caplog.set_level("ERROR", logger="mdrcds.audit")
+    try:
+        for number in range(300):
+            audit.record(record(number))
+        time.sleep(0.2)  # the writer is now inside the hung write
+        audit.close(timeout=1.0)
+    finally:
+        release.set()
+        store.dispose()
+    assert sorted(unsaved_at_shutdown(caplog)) == sorted(f"inv-{n}" for n in range(300))

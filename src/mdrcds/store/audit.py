@@ -40,6 +40,8 @@ Record = InvocationRecord | FeedbackItem
 BATCH = 500
 """Records stored in one transaction (or appended with one fsync)."""
 GATHER_SECONDS = 0.02
+CLOSE_SECONDS = 20.0
+"""How long `close()` waits for the writer before reporting what is left to the log itself."""
 """How long the writer waits for more records to join a batch (the records wait in memory meanwhile)."""
 log = logging.getLogger("mdrcds.audit")
 
@@ -69,6 +71,7 @@ class AuditLog:
         self._lock = threading.Lock()
         self._last_overflow_log = 0.0
         self._database_up = True
+        self._closing = threading.Event()
         try:
             spool_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -117,10 +120,25 @@ class AuditLog:
         self._queue.put(_Marker(done))
         done.wait(timeout)
 
-    def close(self) -> None:
-        """Drain the queue, try a last replay, and stop the writer."""
+    def close(self, timeout: float | None = None) -> None:
+        """Drain the queue, make one last attempt to store or spool, and stop the writer. Every record
+        that could be neither stored nor spooled is written to the log, so none is lost silently: by the
+        writer, or, when it is stuck in a dependency past `timeout` (CLOSE_SECONDS), by this call."""
+        self._closing.set()
         self._queue.put(None)
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=CLOSE_SECONDS if timeout is None else timeout)
+        if not self._thread.is_alive():
+            return
+        left: list[Record] = list(self._held)
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, InvocationRecord | FeedbackItem):
+                left.append(item)
+        log.error("audit writer still busy at shutdown; reporting what it holds", extra={"count": len(left)})
+        _report(left)
 
     @property
     def spool_depth(self) -> int:
@@ -153,7 +171,7 @@ class AuditLog:
                 self._held.append(item)
                 with self._lock:
                     self._waiting -= 1
-                if len(self._held) >= BATCH:
+                if len(self._held) >= BATCH and not self._closing.is_set():
                     break
                 try:
                     # Wait a moment for more: under load a batch per few milliseconds, not per record.
@@ -170,10 +188,8 @@ class AuditLog:
     def _report_unsaved(self) -> None:
         """At shutdown, records neither stored nor spooled are written to the log (ids and codes only),
         so that even then none is lost silently."""
-        for item in self._held:
-            log.error("audit record not saved at shutdown", extra={"record": item.to_json().decode()})
-        if self._held:
-            log.error("audit records not saved at shutdown", extra={"count": len(self._held)})
+        _report(list(self._held))
+        self._held.clear()
 
     def _safely(self, step: Any) -> None:
         # The writer thread must outlive every fault: an unexpected error is reported, and the held
@@ -191,7 +207,8 @@ class AuditLog:
         while self._held:
             batch = list(itertools.islice(self._held, BATCH))
             if not self._write(batch):
-                time.sleep(min(self.retry_seconds, 0.5))
+                if not self._closing.is_set():  # at shutdown, one attempt: what fails goes to the log
+                    time.sleep(min(self.retry_seconds, 0.5))
                 return
             for _ in batch:
                 self._held.popleft()
@@ -311,6 +328,13 @@ class AuditLog:
                 yield handle
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _report(records: list[Record]) -> None:
+    for item in records:
+        log.error("audit record not saved at shutdown", extra={"record": item.to_json().decode()})
+    if records:
+        log.error("audit records not saved at shutdown", extra={"count": len(records)})
 
 
 def _parse(line: bytes) -> Record | None:
