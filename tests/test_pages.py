@@ -355,3 +355,15 @@ def test_an_input_the_service_refuses_is_a_4xx_page_on_review(open_pages: str) -
     )
     assert answer.status_code == 422
     assert 'class="notice error"' in answer.text and "cannot be evaluated" in answer.text
+
+
+def test_a_form_posted_through_dns_rebinding_is_refused(open_pages: str) -> None:
+    # A page on evil.example that reached this service by DNS rebinding sends its own host in both the
+    # Host and the Origin header: the request's host is not one this service is known by, so no.
+    rebinding = {"Host": "evil.example", "Origin": "http://evil.example"}
+    answer = httpx.post(f"{open_pages}/pages/review", data={"sample": "x"}, headers=rebinding, timeout=30)
+    assert answer.status_code == 403
+    port = open_pages.rsplit(":", 1)[1]
+    own = {"Origin": f"http://127.0.0.1:{port}"}
+    answer = httpx.post(f"{open_pages}/pages/review", data={"sample": "x"}, headers=own, timeout=30)
+    assert answer.status_code != 403

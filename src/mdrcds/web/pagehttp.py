@@ -49,11 +49,25 @@ def same_origin(request: Request, settings: Settings) -> bool:
         return claimed is None
     parts = urlsplit(claimed)
     origin = f"{parts.scheme}://{parts.netloc}".lower()
-    allowed = {f"{request.url.scheme}://{request.url.netloc}".lower()}
+    allowed = set()
     if settings.public_url:
         public = urlsplit(settings.public_url)
         allowed.add(f"{public.scheme}://{public.netloc}".lower())
+    # The request's own Host counts only when it is a host this service is known by: otherwise a page
+    # on another site, reaching the service through DNS rebinding, would name its own host in both the
+    # Host and the Origin header and pass.
+    if (request.url.hostname or "").lower() in trusted_hosts(settings):
+        allowed.add(f"{request.url.scheme}://{request.url.netloc}".lower())
     return origin in allowed
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def trusted_hosts(settings: Settings) -> frozenset[str]:
+    """Host names a form may be posted to: MDRCDS_ALLOWED_HOSTS, else the loopback names (a demo)."""
+    listed = {host.lower() for host in settings.allowed_hosts}
+    return frozenset(listed) if listed else LOOPBACK_HOSTS
 
 
 @dataclass(frozen=True)
