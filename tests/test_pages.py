@@ -227,6 +227,13 @@ def test_governance_figures_from_the_database(database_url: str, rulebook: Ruleb
             FeedbackItem("mdrcds-order-select", "card-1", "overridden", day + timedelta(days=8), [], reason),
             FeedbackItem("mdrcds-order-select", "card-2", "accepted", day, ["s1"]),
             FeedbackItem("mdrcds-order-select", "card-3", "overridden", day - timedelta(days=60), [], reason),
+            # Integrity: card-2 overridden twice and then accepted again counts once, as accepted (the
+            # latest); a card never issued, and feedback sent to another service's endpoint, not at all.
+            FeedbackItem("mdrcds-order-select", "card-2", "overridden", day + timedelta(hours=1), [], reason),
+            FeedbackItem("mdrcds-order-select", "card-2", "overridden", day + timedelta(hours=2), [], reason),
+            FeedbackItem("mdrcds-order-select", "card-2", "accepted", day + timedelta(hours=3), ["s1"]),
+            FeedbackItem("mdrcds-order-select", "never-issued", "overridden", day, [], reason),
+            FeedbackItem("mdrcds-patient-view", "card-1", "accepted", day + timedelta(days=9), ["s1"]),
         ]
     )
     period = Period(date(2026, 11, 1), date(2026, 12, 1))

@@ -218,6 +218,9 @@ class Store:
             .where(call.received_at >= since, call.received_at < until, call.status_code == 200)
             .group_by(call.hook),
         }
+        # Feedback counts only for a card this deployment issued, sent to the service that issued it,
+        # and only its latest outcome (a card overridden three times and accepted once is one
+        # acceptance); every item stays in the table as history.
         feedback = (
             sql_select(
                 card.rule_id,
@@ -225,17 +228,24 @@ class Store:
                 item.outcome,
                 item.override_reason_code,
                 item.override_reason_display,
+                item.card_uuid,
             )
             .join_from(feedback_table, cards_table, card.uuid == item.card_uuid)
-            .where(item.outcome_timestamp >= since, item.outcome_timestamp < until)
-            .order_by(item.outcome_timestamp)
+            .join(_table(Invocation), call.id == card.invocation_id)
+            .where(
+                item.outcome_timestamp >= since, item.outcome_timestamp < until, call.service == item.service
+            )
+            .order_by(item.outcome_timestamp, item.key)
         )
         with self._failures("read the governance figures"), self.engine.connect() as connection:
             counts = {
                 name: {str(row[0]): int(row[1]) for row in connection.execute(query)}
                 for name, query in queries.items()
             }
-            rows = [(str(r[0]), r[1], str(r[2]), r[3], r[4]) for r in connection.execute(feedback)]
+            latest = {
+                str(r[5]): (str(r[0]), r[1], str(r[2]), r[3], r[4]) for r in connection.execute(feedback)
+            }
+            rows = sorted(latest.values(), key=lambda row: row[1])
         return GovernanceRows(counts["cards"], counts["silent"], counts["invocations"], rows)
 
     def open_session(self, key: str, issuer: str, subject: str, expires_at: datetime) -> None:
