@@ -40,6 +40,9 @@ OWNERS = {
     "jwt": {"web.auth"},
     "uvicorn": {"cli"},
     "yaml": {"knowledge.yamlfile"},
+    "medspacy": {"facts.context"},
+    "spacy": {"facts.context"},
+    "simple_icd_10_cm": {"knowledge.icd10cm"},
 }
 FORBIDDEN_IN_PURE = ("fastapi", "sqlmodel", "httpx", "sqlalchemy", "mdrcds.reasoning.engine")
 PURE_STAGES = {"knowledge", "facts", "cards"}

@@ -3,6 +3,7 @@ linear in the text; ICD-10-CM codes by hierarchy and as claims spell them."""
 
 from __future__ import annotations
 
+from mdrcds.facts.context import voiding_context
 from mdrcds.knowledge.names import MAX_TEXT_CHARACTERS, NameIndex, normalise_name
 from mdrcds.knowledge.terminology import Code, Concept, Member, Terminology, ValueSet
 
@@ -31,6 +32,21 @@ def test_qualifiers_may_stand_between_the_words_of_a_name_but_not_make_one() -> 
     assert names.find("adenocarcinoma of colon, right side") == []
     assert names.find("right kidney") == []  # a qualifier and one word of a name are no name
     assert names.find("kidney stone, transplant planned") == []  # other words between: no name
+
+
+def test_a_number_in_a_name_is_not_skipped_as_a_stage() -> None:
+    # "type 1 diabetes" names a number: another number there is another concept, not a qualifier.
+    names = index("type 1 diabetes mellitus", "diabetes mellitus type 1", "non small cell lung cancer")
+    assert names.find("Diabetes mellitus type 2, stage 1 CKD") == []
+    assert names.find("Type 2 diabetes mellitus") == []
+    assert names.find("Diabetes mellitus type 1") == ["diabetes mellitus type 1"]
+    assert names.find("Type 1 diabetes mellitus, grade 2 retinopathy") == ["type 1 diabetes mellitus"]
+    assert names.find("Non small cell lung cancer stage 4") == ["non small cell lung cancer"]
+    # ConText looks for the name the same way: "no ... type 2, stage 1" does not negate type 1.
+    assert voiding_context(["No diabetes mellitus type 2, stage 1"], ["diabetes mellitus type 1"]) is None
+    assert (
+        voiding_context(["No diabetes mellitus type 1"], ["diabetes mellitus type 1"]) == "NEGATED_EXISTENCE"
+    )
 
 
 def test_spellings_are_normalised() -> None:

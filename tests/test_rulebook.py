@@ -202,3 +202,32 @@ def test_version_digest_follows_content(rules_copy: Path) -> None:
     before = load_rulebook(rules_copy).version
     edit_rule(rules_copy, lambda data: set_path(data, "title", "Changed title"))
     assert load_rulebook(rules_copy).version != before
+
+
+def test_an_icd10cm_code_not_in_the_cms_release_is_refused(rules_copy: Path) -> None:
+    path = rules_copy / "valuesets" / "autoimmune-disease.yaml"
+    path.write_text(path.read_text().replace("code: M35.0\n", "code: M35.Q9\n", 1))
+    problems = check_rulebook(rules_copy)
+    assert any(str(path) in p and "'M35.Q9' is not in the CMS ICD-10-CM" in p for p in problems), problems
+    assert load_rulebook(rules_copy)  # the release is the linter's check, not a load-time one
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("definition", None, "definition: a one-line definition"),
+        ("definition", "two\nlines", "definition: a one-line definition"),
+        ("source", "  ", "source: the authoritative list"),
+    ],
+)
+def test_a_value_set_states_its_definition_and_source(
+    rules_copy: Path, field: str, value: str | None, message: str
+) -> None:
+    path = rules_copy / "valuesets" / "digoxin-level.yaml"
+    data = yaml.safe_load(path.read_text())
+    if value is None:
+        del data[field]
+    else:
+        data[field] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert any(str(path) in p and message in p for p in check_rulebook(rules_copy))

@@ -151,25 +151,17 @@ def evaluate_input(
         raise EvaluationLimitError(
             f"{source}: {len(fact_set.facts)} clinical facts; at most {limits.max_facts} per call"
         )
-    if fact_set.deceased is not None:
-        # Every card is a treatment decision, and there is none to make for a patient who has died.
-        return Evaluation(
-            source=source,
-            hook=fhir_input.hook,
-            hook_instance=fhir_input.hook_instance,
-            patient_id=fact_set.patient_id,
-            cards=[],
-            findings=[],
-            facts=fact_set,
-            rulebook_version=rulebook.version,
-            skipped_resources=dict(fhir_input.skipped),
-            withheld=f"the patient is recorded as deceased (Patient.{fact_set.deceased}): no rule evaluated",
+    withheld = None
+    if fact_set.deceased is None:
+        matches = engine.run(fact_set.facts, max_matches=limits.max_matches)
+        focus = Focus.for_hook(fhir_input.hook, fhir_input.selection_refs, fhir_input.draft_refs)
+        findings = build_findings(
+            matches, fact_set.by_id(), rulebook.rules, fhir_input.hook, focus, include_research
         )
-    matches = engine.run(fact_set.facts, max_matches=limits.max_matches)
-    focus = Focus.for_hook(fhir_input.hook, fhir_input.selection_refs, fhir_input.draft_refs)
-    findings = build_findings(
-        matches, fact_set.by_id(), rulebook.rules, fhir_input.hook, focus, include_research
-    )
+    else:
+        # Every card is a treatment decision, and there is none to make for a patient who has died.
+        findings = []
+        withheld = f"the patient is recorded as deceased (Patient.{fact_set.deceased}): no rule evaluated"
     shown = [f for f in findings if include_silent or f.rule.status != "silent"]
     silent = [f for f in findings if not include_silent and f.rule.status == "silent"]
     cards = [build_card(f, rulebook, fhir_input.hook_instance, fact_set.facts, now) for f in shown]
@@ -184,4 +176,5 @@ def evaluate_input(
         rulebook_version=rulebook.version,
         skipped_resources=dict(fhir_input.skipped),
         silent=silent,
+        withheld=withheld,
     )

@@ -24,7 +24,6 @@ import functools
 import importlib.util
 import re
 import threading
-import unicodedata
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from mdrcds.knowledge.names import QUALIFIERS, normalise_name
+from mdrcds.knowledge.names import fold, normalise_name, skippable
 
 VOIDING = frozenset({"NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HYPOTHETICAL", "FAMILY", "DONOR"})
 """Modifier categories that make a named diagnosis not the patient's established condition."""
@@ -130,18 +129,9 @@ DIRECTION_CHANGES = {
 }
 """Default rules whose direction the project changes, with why."""
 
-_POSSESSIVE = re.compile(r"(?<=\w)['\u2019\u02bc]s\b")
 _CACHE_CAPACITY = 50_000
-
-
-def _folded(text: str) -> str:
-    """Diacritics and possessives dropped, so that text and names read alike; case and punctuation
-    kept, as ConText needs them."""
-    decomposed = unicodedata.normalize("NFKD", _POSSESSIVE.sub("", text))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
 _WORD = re.compile(r"[0-9A-Za-z]+")
+_TOKENS = re.compile(r"[0-9a-z]+|[^\s0-9a-z]")
 
 
 def _find_name(text: str, name: str) -> tuple[int, int] | None:
@@ -158,7 +148,7 @@ def _find_name(text: str, name: str) -> tuple[int, int] | None:
         while index < len(wanted) and position < len(words):
             if words[position][0] == wanted[index]:
                 index += 1
-            elif words[position][0] not in QUALIFIERS:
+            elif not skippable(words[position][0], {wanted[index]}):
                 break
             position += 1
         if index == len(wanted):
@@ -214,15 +204,17 @@ class _Reader:
             return self._cache[key]
         # No trigger word of any rule in the text: ConText cannot modify anything, so spaCy is not run
         # (nor imported): the common case of "Rheumatoid arthritis" or "Kidney transplant recipient".
-        words = set(_TOKENS.findall(_folded(text).lower()))
-        answer = None if _trigger_words().isdisjoint(words) else self._read(text, name)
+        # Diacritics and possessives dropped so that text and names read alike; case and punctuation
+        # kept, as ConText needs them.
+        folded = fold(text)
+        words = set(_TOKENS.findall(folded.lower()))
+        answer = None if _trigger_words().isdisjoint(words) else self._read(folded, name)
         if len(self._cache) >= _CACHE_CAPACITY:
             self._cache.clear()
         self._cache[key] = answer
         return answer
 
-    def _read(self, text: str, name: str) -> str | None:
-        folded = _folded(text)
+    def _read(self, folded: str, name: str) -> str | None:
         found = _find_name(folded, name)
         if found is None:
             return None
@@ -241,9 +233,6 @@ class _Reader:
                 if modifier.category in VOIDING and not inside:
                     return str(modifier.category)
         return None
-
-
-_TOKENS = re.compile(r"[0-9a-z]+|[^\s0-9a-z]")
 
 
 @functools.cache
@@ -282,8 +271,8 @@ _READER = _Reader()
 
 def preload() -> None:
     """Build the medspaCy pipeline now (about 1.5 s and 150 MB, once per process), so that the first
-    record with a diagnosis named only in text does not pay for it: called by the service's warm-up and
-    by batch workers at start."""
+    record with a diagnosis named only in text does not pay for it: called by the service's warm-up.
+    Batch workers and the command line build it only when a text needs it."""
     _READER.pipeline()
 
 

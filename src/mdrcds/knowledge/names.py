@@ -29,33 +29,54 @@ T = TypeVar("T")
 MAX_TEXT_CHARACTERS = 4_096
 """The longest text read for names; the rest of a longer text is not read (docs/service.md)."""
 
+NUMBERS = frozenset(
+    {
+        *("g1", "g2", "g3", "g4", "0", "1", "2", "3", "4"),
+        *("i", "ii", "iii", "iv", "ia", "ib", "ic", "iia", "iib", "iiia", "iiib", "iiic", "iva", "ivb"),
+        *("ia1", "ia2", "ia3", "1a", "1b", "2a", "2b", "3a", "3b", "3c", "4a", "4b"),
+    }
+)
+"""Stage and grade numbers (AJCC notation). Skipped like any qualifier, except where the name itself
+goes on with a number ("type 1 diabetes"): there another number is a different concept, not a
+qualifier ("type 2 diabetes, stage 1 CKD" is no "type 1 diabetes")."""
+
 QUALIFIERS = frozenset(
     {
         # laterality and position
         *("right", "left", "bilateral", "both", "unilateral", "side", "rt", "lt"),
         *("upper", "middle", "lower", "lobe", "lobes", "lingula", "lingular", "segment", "apical"),
         *("superior", "inferior", "anterior", "posterior", "basal", "hilar", "central", "peripheral"),
-        # stage and grade (AJCC notation)
-        *("stage", "grade", "g1", "g2", "g3", "g4", "0", "1", "2", "3", "4"),
-        *("i", "ii", "iii", "iv", "ia", "ib", "ic", "iia", "iib", "iiia", "iiib", "iiic", "iva", "ivb"),
-        *("ia1", "ia2", "ia3", "1a", "1b", "2a", "2b", "3a", "3b", "3c", "4a", "4b"),
+        # stage and grade
+        *("stage", "grade"),
+        *NUMBERS,
         # the words that join them
         *("of", "the", "in"),
     }
 )
 
+
+def skippable(token: str, next_tokens: Iterable[str]) -> bool:
+    """Whether `token` may stand between two words of a name whose next word is one of `next_tokens`."""
+    return token in QUALIFIERS and not (token in NUMBERS and not NUMBERS.isdisjoint(next_tokens))
+
+
 _POSSESSIVE = re.compile(r"(?<=\w)['\u2019\u02bc]s\b")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def fold(text: str) -> str:
+    """`text` without diacritics or possessives ("Sjögren's" -> "Sjogren"); case and punctuation kept."""
+    text = _POSSESSIVE.sub("", text)
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def normalise_name(text: str) -> str:
     """Lower-case text without diacritics or possessives, every run of other characters one space,
     padded with spaces (' sjogren syndrome ')."""
-    text = _POSSESSIVE.sub("", text[:MAX_TEXT_CHARACTERS])
-    if not text.isascii():
-        folded = unicodedata.normalize("NFKD", text)
-        text = "".join(c for c in folded if not unicodedata.combining(c))
-    return " " + _NON_WORD.sub(" ", text.lower()).strip() + " "
+    return " " + _NON_WORD.sub(" ", fold(text[:MAX_TEXT_CHARACTERS]).lower()).strip() + " "
 
 
 @dataclass
@@ -114,7 +135,7 @@ class NameIndex(Generic[T]):
                 position += 1
                 if node.name is not None:
                     best = (position, node.name)
-            elif token in QUALIFIERS and node.children:
+            elif node.children and skippable(token, node.children.keys()):
                 position += 1
             else:
                 break

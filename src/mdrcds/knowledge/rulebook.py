@@ -102,27 +102,10 @@ def load_rulebook(rules_dir: Path | None = None) -> Rulebook:
 def check_rulebook(rules_dir: Path | None = None) -> list[str]:
     """Every problem in a rules directory, one message each (empty when it is clean). Beyond what
     loading checks, every ICD-10-CM code must exist in the CMS release (`mdrcds.knowledge.icd10cm`)."""
-    rules_dir = rules_dir or default_rules_dir()
-    problems = _load(rules_dir)[1]
-    for path in sorted((rules_dir / "valuesets").glob("*.yaml")):
-        try:
-            data = load_yaml(path.read_bytes(), str(path))
-        except (OSError, YamlLimitError):
-            continue  # reported by _load
-        for index, member in enumerate(data.get("members") or [] if isinstance(data, dict) else []):
-            codes = member.get("codes") or [] if isinstance(member, dict) else []
-            written = [
-                str(c.get("code")) for c in codes if isinstance(c, dict) and c.get("system") == "icd10cm"
-            ]
-            problems.extend(
-                f"{path}: members[{index}] ({member.get('name')}): ICD-10-CM {code!r} is not in the "
-                f"{icd10cm.RELEASE}"
-                for code in icd10cm.invalid(written)
-            )
-    return problems
+    return _load(rules_dir or default_rules_dir(), check_release=True)[1]
 
 
-def _load(rules_dir: Path) -> tuple[Rulebook | None, list[str]]:
+def _load(rules_dir: Path, check_release: bool = False) -> tuple[Rulebook | None, list[str]]:
     problems: list[str] = []
     digest = hashlib.sha256()
 
@@ -151,6 +134,16 @@ def _load(rules_dir: Path) -> tuple[Rulebook | None, list[str]]:
         for path in sorted((rules_dir / "valuesets").glob("*.yaml"))
         if (vs := _value_set(path, read_yaml(path), problems))
     ]
+    if check_release:
+        # Loading the release takes seconds: the linter does it, an evaluation never does.
+        problems.extend(
+            f"{rules_dir / 'valuesets' / vs.id}.yaml: {member.name}: ICD-10-CM {code.code!r} is not in the "
+            f"{icd10cm.RELEASE}"
+            for vs in value_sets
+            for member in vs.members
+            for code in member.codes
+            if code.system == "icd10cm" and icd10cm.invalid([code.code])
+        )
     citations = _citations(rules_dir / "citations.yaml", read_yaml(rules_dir / "citations.yaml"), problems)
     reasons = _override_reasons(
         rules_dir / "provenance" / "CodeSystem-non-adherence-reason-codes.json", problems
