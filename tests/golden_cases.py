@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import golden_generalised
+import golden_genomic
 import golden_real_shapes
 from golden_builder import (
     CASES,
@@ -1204,7 +1205,7 @@ def abcb1_gain() -> None:
             card(
                 rule,
                 "info",
-                summary_contains=["ABCB1 copy-number gain", "paclitaxel"],
+                summary_contains=["ABCB1 copy number gain", "paclitaxel"],
                 detail_contains=["Evidence: preclinical", "not a contraindication", "doi:10.1038/nrc706"],
             )
         ],
@@ -1281,6 +1282,7 @@ def build() -> dict[str, tuple[Json, Json, str]]:
         abcb1_gain,
         *golden_real_shapes.ALL,
         *golden_generalised.ALL,
+        *golden_genomic.ALL,
     ):
         add()
     return CASES

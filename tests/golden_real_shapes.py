@@ -879,11 +879,21 @@ The implication's derivedFrom is the variant's fullUrl, not 'Observation/id': it
         """# PTEN pathogenic variant whose frameshift is reported on a separate molecular-consequence Observation""",
     )
     case(
-        "genomic-pten-no-consequence-no-card",
+        "genomic-pten-no-consequence-presumed-loss",
         request("g-g", "patient-view", [], [pem, variant("pten-var", "PTEN", "pathogenic")]),
-        [],
-        """# A pathogenic PTEN variant with no consequence reported: loss of function not shown, no card""",
-        negative_for="pten-loss-with-checkpoint-inhibitor",
+        [
+            card(
+                "pten-loss-with-checkpoint-inhibitor",
+                "info",
+                summary_contains=["PTEN"],
+                detail_contains=["Loss of PTEN function is presumed"],
+            )
+        ],
+        """# A pathogenic PTEN variant with no consequence reported: loss presumed (PTEN is a tumour suppressor)
+
+Issue #21's loss-of-function policy by gene role: for PTEN and B2M a pathogenic or likely pathogenic
+variant counts as loss unless a gain of function is stated; the card says the loss was presumed. JAK1 and
+JAK2 keep the explicit requirement (genomic-jak1-pathogenic-no-consequence-no-card).""",
     )
 
 

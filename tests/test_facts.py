@@ -207,6 +207,8 @@ def test_observation_components_give_gene_and_significance() -> None:
         "significance": "pathogenic",
         "presence": "indeterminate",  # LA9633-4 is not in this small terminology's presence value set
         "loss_of_function": "unknown",
+        "loss_policy": "explicit",
+        "variant_name": "JAK1",
     }
 
 

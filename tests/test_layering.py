@@ -43,6 +43,7 @@ OWNERS = {
     "medspacy": {"facts.context"},
     "spacy": {"facts.context"},
     "simple_icd_10_cm": {"knowledge.icd10cm"},
+    "weaver": {"facts.hgvs"},
 }
 FORBIDDEN_IN_PURE = ("fastapi", "sqlmodel", "httpx", "sqlalchemy", "mdrcds.reasoning.engine")
 PURE_STAGES = {"knowledge", "facts", "cards"}

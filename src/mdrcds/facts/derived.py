@@ -1,7 +1,8 @@
 """Aggregates over one patient's facts, made after extraction (pure).
 
 - variant annotations: significance and loss of function, from the variant itself and from the
-  annotation Observations whose `derivedFrom` points at it (by 'Type/id', Bundle fullUrl or absolute URL);
+  annotation Observations whose `derivedFrom` points at it (by 'Type/id', Bundle fullUrl or absolute URL),
+  judged by the gene's loss policy (`loss_of_function`);
 - first exposure in each medication class (`first_in_class`), and whether it is a treatment start
   (`treatment_start`: the class's first exposure, from 7 days before the evaluation time onwards);
 - steroid courses given as administrations: consecutive days of one drug are one course, and a course
@@ -20,13 +21,15 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 from mdrcds.facts.genomics import Annotation
-from mdrcds.facts.model import Fact
+from mdrcds.facts.model import Fact, Scalar
 
 CHECKPOINT_INHIBITOR = "checkpoint-inhibitor"
 PGP_SUBSTRATE = "pgp-substrate-chemotherapy"
 DISEASE_STATUS = "cancer-disease-status"
 GENOMIC_VARIANT = "genomic-variant"
 AUTOIMMUNE = "autoimmune-disease"
+PATHOGENIC = frozenset({"pathogenic", "likely pathogenic"})
+"""The clinical-significance member names a 'pathogenic-is-loss' gene presumes a loss from."""
 TREATMENT_START_DAYS = 7
 PREMEDICATION_MAX_DAYS = 3
 
@@ -63,12 +66,28 @@ def with_variant_annotations(
             note = Annotation()
             note.merge(own.get(fact.source, Annotation()))
             note.merge(by_variant.get(fact.source, Annotation()))
-            attributes = {**fact.attributes, "loss_of_function": note.loss_of_function()}
+            attributes = dict(fact.attributes)
             if note.significance:
                 attributes["significance"] = note.significance
+            attributes["loss_of_function"] = loss_of_function(note, attributes)
             fact = replace(fact, attributes=attributes)
         annotated.append(fact)
     return annotated
+
+
+def loss_of_function(note: Annotation, variant: dict[str, Scalar]) -> str:
+    """'yes', 'presumed', 'gain', 'no' or 'unknown' for a variant, by its gene's loss policy
+    (rules/valuesets/gene.yaml): what its consequences say ('yes', 'gain', 'no', 'unknown'), except that
+    for a gene whose policy is 'pathogenic-is-loss' a pathogenic or likely pathogenic variant with no
+    gain stated is 'presumed' a loss when no consequence already says 'yes'."""
+    stated = note.loss_of_function()
+    if (
+        stated not in ("yes", "gain")
+        and variant.get("loss_policy") == "pathogenic-is-loss"
+        and variant.get("significance") in PATHOGENIC
+    ):
+        return "presumed"
+    return stated
 
 
 def with_first_in_class(facts: list[Fact], now: date) -> list[Fact]:

@@ -72,8 +72,15 @@ class Fact:
             )
         how = f"matched by code {self.matched_code}" if self.matched_by == "code" else "matched by name only"
         status = "draft order" if self.draft else self.status
-        shown = ("gene", "significance", "change_type", "result")
-        details = ", ".join(str(self.attributes[k]) for k in shown if k in self.attributes)
+        # a variant by its name (gene, HGVS changes, copy number), which may already give its change type
+        name = str(self.attributes.get("variant_name") or self.attributes.get("gene") or "")
+        shown = [name] if name else []
+        shown += [
+            str(self.attributes[k])
+            for k in ("significance", "change_type", "result")
+            if k in self.attributes and str(self.attributes[k]) not in name
+        ]
+        details = ", ".join(shown)
         label = f"{self.label}: {details}" if details else self.label
         notes = "".join(f"; {self.attributes[k]}" for k in NOTE_ATTRIBUTES if k in self.attributes)
         return f"{label} ({self.source}, {status}{dates}; {how}{notes})"

@@ -48,6 +48,7 @@ TEMPLATE_ATTRIBUTES = (
     "prior_pgp_substrate_names",
     "dose_summary",
     "onset_note",
+    "variant_name",
 )
 VALUE_SET_KINDS = (
     *("medication", "condition", "observation", "procedure"),
