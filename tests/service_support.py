@@ -5,6 +5,7 @@ Everything listens on 127.0.0.1 and is called over real sockets.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -42,15 +43,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_app(app: FastAPI) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a loopback port; yields its base URL."""
+def live_app(app: FastAPI, http: type[asyncio.Protocol] | None = None) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a loopback port (with `http` as its HTTP protocol class, as
+    `mdrcds serve` passes it); yields its base URL."""
     sock = socket.socket()
     # Accepted connections inherit this; without it a response's header and body segments meet
     # the client's delayed ACK (~40 ms per call).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", http=http or "auto")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

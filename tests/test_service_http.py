@@ -577,6 +577,31 @@ def test_feedback_is_stored_once_and_joined_to_the_rule(live: Live) -> None:
         store.dispose()
 
 
+def test_feedback_for_a_card_never_issued_or_issued_by_another_service_is_refused(live: Live) -> None:
+    request = fresh(sample("transplant-liver-procedure-pembrolizumab-order-select"))
+    [card] = live.post(f"/cds-services/{SELECT}", request).json()["cards"]
+    item = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00Z"}
+    never = {**item, "card": str(uuid.uuid4())}
+    # the true positive: the issuing service takes it
+    assert live.post(f"/cds-services/{SELECT}/feedback", {"feedback": [item]}).status_code == 200
+    for service, items, index in (
+        (SELECT, [item, never], 1),  # a card uuid this deployment never issued
+        ("mdrcds-order-sign", [item], 0),  # a real card, sent to a service that did not issue it
+        ("mdrcds-patient-view", [item], 0),
+    ):
+        response = live.post(f"/cds-services/{service}/feedback", {"feedback": items})
+        assert response.status_code == 422, service
+        assert response.json()["issue"][0]["expression"] == [f"feedback[{index}].card"]
+    store = Store(live.database_url)
+    try:
+        wait_for(lambda: any(row[0] == card["uuid"] for row in store.feedback_by_rule()))
+        time.sleep(0.3)
+        assert not any(row[0] == never["card"] for row in store.feedback_by_rule())
+        assert [row[0] for row in store.feedback_by_rule()].count(card["uuid"]) == 1
+    finally:
+        store.dispose()
+
+
 @pytest.mark.parametrize(
     ("item", "field"),
     [

@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from mdrcds.store.database import Store
+from mdrcds.store.issued import IssuedCards
 from mdrcds.store.records import FeedbackItem, InvocationRecord, IssuedCard
 
 WHEN = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -87,6 +88,25 @@ def test_feedback_is_stored_once_and_joins_to_the_rule(store: Store) -> None:
     assert store.write_feedback([accepted, unknown]) == 2
     assert store.write_feedback([accepted]) == 0
     assert store.feedback_by_rule() == [("card-1", "rule-a", "accepted"), ("card-9", None, "overridden")]
+
+
+def test_issued_cards_come_from_memory_first_then_the_database(store: Store) -> None:
+    """A card issued before a restart (only in the database) and one just issued (only in memory, its
+    audit record still queued) are both known; a card of another service or never issued is not."""
+    store.write_invocation(invocation("inv-1", [IssuedCard("card-old", "rule-a", "info")]))
+    issued = IssuedCards(store, capacity=2)
+    issued.remember(["card-new"], "mdrcds-order-select")
+    select, sign = "mdrcds-order-select", "mdrcds-order-sign"
+    assert issued.not_issued_by(["card-old", "card-new"], select) == []
+    assert issued.not_issued_by(["card-old", "card-new", "card-9"], sign) == [
+        "card-old",
+        "card-new",
+        "card-9",
+    ]
+    assert issued.not_issued_by(["card-9", "card-old"], select) == ["card-9"]
+    # memory is bounded: the oldest remembered card falls back to the database (where it is not yet)
+    issued.remember(["card-a", "card-b"], select)
+    assert issued.not_issued_by(["card-new", "card-b"], select) == ["card-new"]
 
 
 def test_token_ids_are_claimed_once_and_expire(store: Store) -> None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
+import tracemalloc
 from datetime import date
 from pathlib import Path
 
@@ -19,6 +22,7 @@ import pytest
 from conftest import ROOT
 from mdrcds.knowledge.rulebook import Rulebook, check_rulebook
 from mdrcds.knowledge.yamlfile import YamlLimitError, load_yaml
+from mdrcds.reading.population import ReadProblem, ndjson_records
 from mdrcds.reasoning.engine import Engine
 from mdrcds.research.ruletesting import TestingRun, Upload, run_uploads
 from mdrcds.settings import Settings
@@ -204,3 +208,52 @@ def test_rules_check_refuses_an_alias_bomb_in_a_value_set(tmp_path: Path) -> Non
     target.write_text(target.read_text() + "\n" + ALIAS_BOMB.replace("a:", "zz_a:", 1) + "\n")
     problems = check_rulebook(rules)
     assert any(str(target) in p and "aliases" in p for p in problems), problems
+
+
+JUNK_LINES = b"x\n" * 4_500_000  # 9 MB of one-character lines: no JSON, no patient
+
+
+def test_junk_ndjson_costs_memory_in_proportion_to_the_upload() -> None:
+    problems: list[ReadProblem] = []
+    tracemalloc.start()
+    try:
+        patients = ndjson_records(JUNK_LINES, "junk.ndjson", problems)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert patients == []
+    assert len(problems) == 101  # 100 problems, then one line saying the rest was not read
+    assert problems[-1].kind == "too-many-problems"
+    assert peak < len(JUNK_LINES)  # not a problem record (or a line object) per line
+
+
+def test_a_junk_upload_to_card_review_does_not_stall_the_event_loop(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", auth="off", spool_dir=tmp_path, pages=True
+    )
+    with live_service(settings) as base:
+        latencies: list[float] = []
+        answers: list[httpx.Response] = []
+
+        def upload() -> None:
+            answers.append(
+                httpx.post(
+                    f"{base}/pages/review",
+                    files=[("file", ("junk.ndjson", JUNK_LINES, "application/x-ndjson"))],
+                    data={"hook": "patient-view", "now": "2026-11-23"},
+                    timeout=60,
+                )
+            )
+
+        sender = threading.Thread(target=upload)
+        sender.start()
+        while sender.is_alive():
+            started = time.monotonic()
+            assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+            latencies.append(time.monotonic() - started)
+            time.sleep(0.05)
+        sender.join()
+        [answer] = answers
+        assert answer.status_code == 400
+        assert "junk.ndjson:1" in answer.text
+        assert max(latencies) < 1.0

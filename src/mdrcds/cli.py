@@ -306,11 +306,18 @@ def _serve(args: argparse.Namespace) -> int:
     import logging.config
 
     import uvicorn
+    from pydantic import ValidationError
 
     from mdrcds.store.database import Store, StoreUnavailable
+    from mdrcds.web.connections import ConnectionLimits, GuardedHttpToolsProtocol
     from mdrcds.web.logs import LOG_CONFIG
 
     settings = _settings()
+    try:  # read here too (each worker reads it again), so that a bad value stops the start with a message
+        limits = ConnectionLimits()
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise ConfigurationError(problems) from None
     logging.config.dictConfig(LOG_CONFIG)
     log = logging.getLogger("mdrcds.serve")
     try:
@@ -337,6 +344,11 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         access_log=False,
         log_level="warning",
+        # header deadline, header size and connection caps (mdrcds.web.connections); idle keep-alive
+        # connections close after 5 s; the body deadline and budget are the application's
+        http=GuardedHttpToolsProtocol,
+        timeout_keep_alive=5,
+        limit_concurrency=limits.max_connections,
     )
     return 0
 

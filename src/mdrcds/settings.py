@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Host names whose request URL may serve as the JWT audience when MDRCDS_PUBLIC_URL is not set."""
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    body_seconds: float = Field(default=30.0, gt=0)
+    """Time one request body may take to arrive, whole (408 beyond it)."""
+    body_bytes_in_flight: int = Field(default=256 * 1024 * 1024, gt=0)
+    """Bytes all request bodies being read at once may hold in one worker (503 beyond it)."""
     max_resources: int = Field(default=50_000, gt=0)
     """Resources one call may hold (prefetch and fetched together); more is a 422."""
     max_facts: int = Field(default=5_000, gt=0)

@@ -8,6 +8,7 @@ split into hash buckets on disk, so memory holds one bucket at a time, not the p
 
 from __future__ import annotations
 
+import io
 import re
 import tempfile
 import zlib
@@ -104,8 +105,9 @@ def _lines(files: list[Path], problems: list[ReadProblem]) -> Iterator[tuple[str
 
 
 def _numbered_lines(
-    name: str, lines: Iterable[bytes], problems: list[ReadProblem]
+    name: str, lines: Iterable[bytes], problems: list[ReadProblem], max_problems: int | None = None
 ) -> Iterator[tuple[str, str, bytes]]:
+    found = 0
     for number, line in enumerate(lines, 1):
         line = line.strip()
         if not line:
@@ -114,17 +116,28 @@ def _numbered_lines(
         try:
             patient = patient_of_raw(line)
         except InputFormatError as exc:
-            problems.append(ReadProblem(where, "invalid-json", str(exc)))
-            continue
-        if patient is None:
-            problems.append(ReadProblem(where, "no-patient", "resource names no patient"))
-            continue
-        yield patient, where, line
+            problem = ReadProblem(where, "invalid-json", str(exc)[:200])
+        else:
+            if patient is not None:
+                yield patient, where, line
+                continue
+            problem = ReadProblem(where, "no-patient", "resource names no patient")
+        found += 1
+        if max_problems is not None and found > max_problems:
+            problems.append(
+                ReadProblem(where, "too-many-problems", "more unreadable lines: the rest is not read")
+            )
+            return
+        problems.append(problem)
 
 
-def ndjson_records(data: bytes, name: str, problems: list[ReadProblem]) -> list[PatientRecord]:
-    """The patients of NDJSON held in memory (an upload), grouped as an export's files are."""
-    return list(_group(_numbered_lines(name, data.splitlines(), problems), problems))
+def ndjson_records(
+    data: bytes, name: str, problems: list[ReadProblem], max_problems: int | None = 100
+) -> list[PatientRecord]:
+    """The patients of NDJSON held in memory (an upload), grouped as an export's files are. Lines are
+    read one at a time; after `max_problems` unreadable lines the rest of the upload is not read (a file
+    of junk costs memory in proportion to the upload, never a problem record per line)."""
+    return list(_group(_numbered_lines(name, io.BytesIO(data), problems, max_problems), problems))
 
 
 def _group(lines: Iterator[tuple[str, str, bytes]], problems: list[ReadProblem]) -> Iterator[PatientRecord]:

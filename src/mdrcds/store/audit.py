@@ -40,9 +40,9 @@ Record = InvocationRecord | FeedbackItem
 BATCH = 500
 """Records stored in one transaction (or appended with one fsync)."""
 GATHER_SECONDS = 0.02
+"""How long the writer waits for more records to join a batch (the records wait in memory meanwhile)."""
 CLOSE_SECONDS = 20.0
 """How long `close()` waits for the writer before reporting what is left to the log itself."""
-"""How long the writer waits for more records to join a batch (the records wait in memory meanwhile)."""
 log = logging.getLogger("mdrcds.audit")
 
 

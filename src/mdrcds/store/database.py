@@ -167,6 +167,17 @@ class Store:
             session.commit()
             return new
 
+    def card_services(self, uuids: Sequence[str]) -> dict[str, str]:
+        """card uuid -> the service whose call issued it, for the uuids this deployment issued."""
+        card, call = _table(Card).c, _table(Invocation).c
+        query = (
+            sql_select(card.uuid, call.service)
+            .join_from(_table(Card), _table(Invocation), call.id == card.invocation_id)
+            .where(card.uuid.in_(list(uuids)))
+        )
+        with self._failures("look up issued cards"), self.engine.connect() as connection:
+            return {str(row[0]): str(row[1]) for row in connection.execute(query)}
+
     def claim_token(self, issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
         """Record a token id; False when it was already used (a replay).
 

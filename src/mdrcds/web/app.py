@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from mdrcds.settings import Settings
 from mdrcds.store.database import StoreUnavailable
+from mdrcds.web.body import configure as configure_body
 from mdrcds.web.cdsservice import Clock, Reject, Service, build_service
 from mdrcds.web.discovery import SERVICES, discovery_document
 from mdrcds.web.headers import SecurityHeaders
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     """The ASGI app. `clock` fixes the evaluation time (tests); by default the current UTC time."""
     settings = settings or Settings()
     configure_json_logging()
+    configure_body(settings.body_bytes_in_flight, settings.body_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -139,7 +141,7 @@ def _add_routes(app: FastAPI) -> None:
         summary="Call a CDS service",
         openapi_extra=request_body(HOOK_REQUEST),
         responses=responses(
-            CARDS_RESPONSE, "CDS Hooks cards", ("400", "401", "404", "412", "413", "422", "500")
+            CARDS_RESPONSE, "CDS Hooks cards", ("400", "401", "404", "408", "412", "413", "422", "500", "503")
         ),
     )
     async def call(service_id: Annotated[str, SERVICE_ID], request: Request) -> Response:
@@ -156,7 +158,9 @@ def _add_routes(app: FastAPI) -> None:
         "/cds-services/{service_id}/feedback",
         summary="Feedback on cards",
         openapi_extra=request_body(FEEDBACK_REQUEST),
-        responses=responses(FEEDBACK_RESPONSE, "Items received", ("400", "401", "404", "413", "500")),
+        responses=responses(
+            FEEDBACK_RESPONSE, "Items received", ("400", "401", "404", "408", "413", "422", "500", "503")
+        ),
     )
     async def feedback(service_id: Annotated[str, SERVICE_ID], request: Request) -> Response:
         service = SERVICES.get(service_id)

@@ -23,11 +23,14 @@ class Pools:
     DATABASE_THREADS = 8
     IDENTITY_THREADS = 4
     FHIR_THREADS = 8
+    READING_THREADS = 2
 
     def __init__(self) -> None:
         self.database = ThreadPoolExecutor(self.DATABASE_THREADS, thread_name_prefix="mdrcds-database")
         self.identity = ThreadPoolExecutor(self.IDENTITY_THREADS, thread_name_prefix="mdrcds-identity")
         self.fhir = ThreadPoolExecutor(self.FHIR_THREADS, thread_name_prefix="mdrcds-fhir")
+        # parsing a pasted or uploaded input on the pages (up to MDRCDS_MAX_BODY_BYTES)
+        self.reading = ThreadPoolExecutor(self.READING_THREADS, thread_name_prefix="mdrcds-reading")
 
     @staticmethod
     async def run(pool: ThreadPoolExecutor, work: Callable[[], T]) -> T:
@@ -42,5 +45,5 @@ class Pools:
         return await asyncio.wait_for(asyncio.shield(future), seconds)
 
     def close(self) -> None:
-        for pool in (self.database, self.identity, self.fhir):
+        for pool in (self.database, self.identity, self.fhir, self.reading):
             pool.shutdown(wait=False, cancel_futures=True)

@@ -29,14 +29,15 @@ from mdrcds.reasoning.engine import Engine
 from mdrcds.service import Evaluation, Limits, evaluate_input
 from mdrcds.settings import Settings
 from mdrcds.store.audit import AuditLog
-from mdrcds.store.database import Store
+from mdrcds.store.database import Store, StoreUnavailable
 from mdrcds.store.feedback import parse_feedback
+from mdrcds.store.issued import IssuedCards, NotIssued
 from mdrcds.store.records import InvocationRecord, IssuedCard
 from mdrcds.web import fhirservers
 from mdrcds.web.auth import Authenticator, KeySets
 from mdrcds.web.authn import Authentication, Rejected, TokenLedger
 from mdrcds.web.blocking import Pools
-from mdrcds.web.body import TooLarge, read_body
+from mdrcds.web.body import ServerBusy, TooLarge, TooSlow, read_body
 from mdrcds.web.callstate import CallState
 from mdrcds.web.discovery import CdsService
 from mdrcds.web.evaluation import Attempt, EngineThread
@@ -75,6 +76,7 @@ class Service:
     authentication: Authentication
     metrics: Metrics
     clock: Clock
+    issued: IssuedCards
     pools: Pools = field(default_factory=Pools)
     started: float = field(default_factory=time.monotonic)
 
@@ -94,6 +96,17 @@ class Service:
             return await read_body(request, limit)
         except TooLarge:
             raise Reject(operation_outcome(413, "too-long", f"request body over {limit} bytes")) from None
+        except TooSlow:
+            seconds = self.settings.body_seconds
+            raise Reject(
+                operation_outcome(408, "timeout", f"request body not received within {seconds:g} s")
+            ) from None
+        except ServerBusy:
+            busy = operation_outcome(
+                503, "transient", "the server is receiving too much at once; retry shortly"
+            )
+            busy.headers["Retry-After"] = "5"
+            raise Reject(busy) from None
 
     async def call(self, service: CdsService, request: Request) -> Response:
         """Answer one hook call. Every response, errors and an internal error included, is audited."""
@@ -112,6 +125,8 @@ class Service:
             log.error("internal error", extra={"service": service.id, "error": type(exc).__name__})
             response = operation_outcome(500, "exception", "internal error")
         status = response.status_code
+        if status == 200 and state.cards:
+            self.issued.remember((str(card["uuid"]) for card in state.cards), service.id)
         self.audit.record(self.invocation(service, state, status, started))
         log.info(
             "call",
@@ -273,14 +288,30 @@ class Service:
         except (orjson.JSONDecodeError, RecursionError) as exc:
             return operation_outcome(400, "invalid", f"request: not valid JSON ({str(exc)[:200]})")
         try:
-            received = self.accept_feedback(document, service)
+            received = await self.accept_feedback(document, service)
+        except NotIssued as exc:
+            return operation_outcome(422, "not-found", str(exc), exc.field)
         except RequestError as exc:
             return operation_outcome(400, "invalid", str(exc), exc.field)
         return Response(orjson.dumps({"received": received}), media_type="application/json")
 
-    def accept_feedback(self, document: object, service: CdsService) -> int:
-        """Validate a CDS Hooks feedback document and audit its items; raises RequestError."""
+    async def accept_feedback(self, document: object, service: CdsService) -> int:
+        """Validate a CDS Hooks feedback document and audit its items. Raises RequestError for a bad
+        document, and NotIssued when an item names a card that this service did not issue (looked up in
+        the database pool; when the database cannot answer, the items are kept and governance, which
+        counts only issued cards, checks them again)."""
         items = parse_feedback(document, service.id)
+        uuids = [item.card for item in items]
+        try:
+            foreign = await self.pools.run(
+                self.pools.database, lambda: self.issued.not_issued_by(uuids, service.id)
+            )
+        except StoreUnavailable:
+            log.warning("feedback kept unchecked: the database cannot say which cards were issued")
+            foreign = []
+        if foreign:
+            where = f"feedback[{uuids.index(foreign[0])}].card"
+            raise NotIssued(where, f"card {foreign[0]!r} was not issued by the service {service.id}")
         for item in items:
             self.audit.record(item)
         return len(items)
@@ -312,6 +343,7 @@ def build_service(settings: Settings, clock: Clock | None = None) -> Service:
     # The engine is built and warmed up on its own thread: durable-rules never sees a second thread.
     engine = engine_thread.call(lambda: _warmed_up(rulebook))
     return Service(
+        issued=IssuedCards(store),
         settings=settings,
         rulebook=rulebook,
         engine=engine,

@@ -16,7 +16,7 @@ from starlette.types import Message
 
 from mdrcds.reading.fhir import HOOKS
 from mdrcds.settings import Settings
-from mdrcds.web.body import TooLarge, read_body
+from mdrcds.web.body import BUDGET, ServerBusy, TooLarge, TooSlow, read_body
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -84,6 +84,10 @@ async def read_form(request: Request, limit: int) -> Form:
         body = await read_body(request, limit)
     except TooLarge:
         raise FormError(413, f"the upload is over {limit:,} bytes") from None
+    except TooSlow:
+        raise FormError(408, f"the upload did not arrive within {BUDGET.seconds:g} seconds") from None
+    except ServerBusy:
+        raise FormError(503, "the server is receiving too many uploads at once; try again shortly") from None
     sent = False
 
     async def replay() -> Message:

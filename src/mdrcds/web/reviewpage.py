@@ -8,6 +8,8 @@ like an EHR call, so the feedback sent from this page counts on the governance p
 
 from __future__ import annotations
 
+import io
+import itertools
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from mdrcds.knowledge.rulebook import OVERRIDE_REASON_SYSTEM
 from mdrcds.reading.fhir import HOOKS, FhirInput, read_bytes
 from mdrcds.reading.hookrequest import RequestError
 from mdrcds.reading.population import ReadProblem, ndjson_records
+from mdrcds.store.issued import NotIssued
 from mdrcds.web.callstate import CallState
 from mdrcds.web.cardview import cards_html
 from mdrcds.web.discovery import SERVICES
@@ -100,7 +103,7 @@ async def evaluate_form(service: Service, request: Request, user: str) -> Respon
         body = notice(str(exc)) + review_form(service)
         return html_response(page("Card review", body, user=user, active="/pages/review"), exc.status)
     try:
-        fhir_input = _read(chosen)
+        fhir_input = await service.pools.run(service.pools.reading, lambda: _read(chosen))
     except (InputError, RequestError) as exc:
         body = notice(f"This input cannot be evaluated: {_first_line(exc)}") + review_form(service, chosen)
         return html_response(page("Card review", body, user=user, active="/pages/review"), 400)
@@ -133,11 +136,11 @@ def _read(chosen: ReviewInput) -> FhirInput:
     try:
         return read_bytes(chosen.data, source=chosen.label, default_hook=chosen.hook)
     except InputFormatError:
-        lines = [line for line in chosen.data.splitlines() if line.strip()]
-        if len(lines) < 2:
+        lines = (line for line in io.BytesIO(chosen.data) if line.strip())
+        if len(list(itertools.islice(lines, 2))) < 2:
             raise
     problems: list[ReadProblem] = []
-    patients = ndjson_records(chosen.data, chosen.label, problems)
+    patients = ndjson_records(chosen.data, chosen.label, problems, max_problems=1)
     if problems:
         raise InputFormatError(f"{problems[0].source}: {problems[0].message}")
     if len(patients) != 1:
@@ -210,9 +213,11 @@ async def send_feedback(service: Service, request: Request, user: str) -> Respon
                 suggestion=text_field(form, "suggestion", 200),
             ),
         )
-        received = service.accept_feedback(document, cds)
+        received = await service.accept_feedback(document, cds)
     except FormError as exc:
         return _feedback_page(notice(str(exc)), user, exc.status)
+    except NotIssued as exc:
+        return _feedback_page(notice(f"The feedback was refused: {exc}"), user, 422)
     except RequestError as exc:
         return _feedback_page(notice(f"The feedback was refused: {exc}"), user, 400)
     sent = escape(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())

@@ -131,10 +131,12 @@ _ERRORS = {
     "400": "Malformed request (JSON, hook, hookInstance, context, fhirAuthorization, prefetch shape)",
     "401": "Missing or invalid JWT (a bare OperationOutcome, code login)",
     "404": "Unknown service",
+    "408": "Body not received within MDRCDS_BODY_SECONDS",
     "412": "Prefetch data missing and not obtainable from the FHIR server",
     "413": "Body over MDRCDS_MAX_BODY_BYTES",
     "422": "Invalid FHIR resource, or over a per-evaluation limit",
     "500": "Internal fault (never bad input); audited",
+    "503": "Bodies being received already hold MDRCDS_BODY_BYTES_IN_FLIGHT; retry (Retry-After)",
 }
 
 
