@@ -72,7 +72,7 @@ def test_bad_input_gives_one_error_line(
 
 def test_missing_file_and_hook_mismatch(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run(capsys, "evaluate", str(tmp_path / "nope.json"))
-    assert code == 1 and "cannot read" in err
+    assert code == 2 and "nope.json: no such file or directory" in err
     code, _, err = run(capsys, "evaluate", str(MDR1_CASE), "--hook", "patient-view")
     assert code == 1 and "is a 'order-select' request; --hook patient-view does not apply" in err
 
@@ -80,11 +80,19 @@ def test_missing_file_and_hook_mismatch(capsys: pytest.CaptureFixture[str], tmp_
 def test_rules_check_and_list(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "rules", "check")
     assert code == 0 and " rules OK" in out
+    code, out, _ = run(capsys, "rules", "list", "--json")
+    listed = json.loads(out)
+    assert code == 0 and len(listed["rules"]) == 17
+    assert {
+        "id": "mdr1-inhibitor-with-immunotherapy",
+        "title": "MDR1 (P-glycoprotein) inhibitor with immunotherapy",
+    }.items() <= listed["rules"][
+        listed["rules"].index(
+            next(r for r in listed["rules"] if r["id"] == "mdr1-inhibitor-with-immunotherapy")
+        )
+    ].items()
     code, out, _ = run(capsys, "rules", "list")
-    assert (
-        code == 0
-        and "mdr1-inhibitor-with-immunotherapy\n    MDR1 (P-glycoprotein) inhibitor with immunotherapy" in out
-    )
+    assert code == 0 and "mdr1-inhibitor-with-immunotherapy" in out and "evidence" in out
 
 
 def test_rules_check_fails_on_a_broken_rulebook(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -123,3 +131,105 @@ def test_readme_commands_exist() -> None:
         assert script in readme.split("---", 1)[0]
         assert (root / script).stat().st_mode & 0o111
     assert "scripts/test" in (root / ".ci" / "run").read_text()
+
+
+SUBCOMMANDS = [
+    ["evaluate"],
+    ["test"],
+    ["batch"],
+    ["serve"],
+    ["rules", "check"],
+    ["rules", "list"],
+    ["rules", "docs"],
+    ["rules", "export"],
+    ["api", "export"],
+]
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS, ids=" ".join)
+def test_every_command_has_help_with_an_example_and_the_exit_codes(
+    capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    code, out, _ = run(capsys, *command, "--help")
+    assert code == 0
+    assert "Example" in out and "Exit codes: 0 ok; 1" in out
+
+
+def test_a_usage_error_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "evaluate", str(MDR1_CASE), "--now", "23/11/2026")
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and "not a date (YYYY-MM-DD)" in err and "mdrcds evaluate --help" in err
+    code, _, err = run(capsys, "frobnicate")
+    assert code == 2 and err.startswith("mdrcds: error: ")
+
+
+def test_evaluate_a_directory_reads_only_inputs_and_says_what_it_passed_over(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = MDR1_CASE.parent
+    code, out, err = run(capsys, "evaluate", str(folder), "--format", "json")
+    assert code == 0
+    assert len(out.splitlines()) == 1  # request.json only
+    assert "passed over 1 JSON file(s)" in err  # expected.json
+
+
+def test_evaluate_uses_the_date_stated_beside_a_sample(capsys: pytest.CaptureFixture[str]) -> None:
+    """Examples do not age: without --now, a golden case is evaluated at the `now` of its
+    expected.json, so its saved expectation holds on any day."""
+    case = SAMPLES / "exposure-pembrolizumab-given-12-days-ago-verapamil-order-select" / "request.json"
+    expected = json.loads(case.with_name("expected.json").read_text())
+    code, out, _ = run(capsys, "evaluate", str(case), "--format", "json")
+    stated = [c["source"]["topic"]["code"] for c in json.loads(out)["cards"]]
+    assert code == 0 and stated == [c["rule"] for c in expected["cards"]]
+    code, out, _ = run(capsys, "evaluate", str(case), "--format", "json", "--now", "2027-03-01")
+    assert json.loads(out)["cards"] == []  # told otherwise: the last dose is long past
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("case.yaml", "name: a case\n", "this is a YAML test case: use `mdrcds test"),
+        ("table.json", "x,y\n1,2\n", "its structure is broken"),
+        ("words.json", '{"a": nul}', "a bare word where a value should be"),
+    ],
+)
+def test_unreadable_files_are_named_in_plain_words(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    code, _, err = run(capsys, "evaluate", str(path))
+    assert code == 1 and str(path) in err and message in err
+    assert "TAPE_ERROR" not in err and "unrecoverable" not in err
+
+
+def test_batch_refuses_what_it_cannot_read_with_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    table = tmp_path / "patients.csv"
+    table.write_text("id\n1\n")
+    for inputs, message in (
+        ([str(tmp_path / "missing")], "no such file or directory"),
+        ([str(table)], "not a Bundle (.json), an NDJSON export (.ndjson) or a directory"),
+    ):
+        code, _, err = run(capsys, "batch", *inputs, "--out", str(tmp_path / "out"))
+        assert code == 2 and message in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run(capsys, "batch", str(empty), "--out", str(tmp_path / "out"))
+    assert code == 2 and "no patients found" in err
+
+
+def test_shell_completion_is_offered(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "--install-completion" in out
+
+
+@pytest.mark.parametrize("service", ["mdrcds-patient-view", "mdrcds-order-select", "mdrcds-order-sign"])
+def test_api_examples_replay_at_their_own_date(capsys: pytest.CaptureFixture[str], service: str) -> None:
+    """api/examples/now.json states the examples' date: evaluated without --now, on any day, each
+    request gives its saved response."""
+    examples = SAMPLES.parent / "api" / "examples"
+    code, out, _ = run(capsys, "evaluate", str(examples / f"{service}.request.json"), "--format", "json")
+    assert code == 0
+    assert json.loads(out) == json.loads((examples / f"{service}.response.json").read_text())

@@ -4,12 +4,14 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pydantic
 import pytest
 import yaml
 
 from conftest import ROOT
 from mdrcds.errors import EvaluationLimitError, RuleLoadError
 from mdrcds.facts import Fact
+from mdrcds.knowledge.citations import Citation
 from mdrcds.knowledge.rulebook import Rulebook, check_rulebook, load_rulebook
 from mdrcds.reasoning.engine import Engine
 
@@ -231,3 +233,27 @@ def test_a_value_set_states_its_definition_and_source(
         data[field] = value
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     assert any(str(path) in p and message in p for p in check_rulebook(rules_copy))
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"verified": "from memory, NOT checked"}, "must name where the fields were read"),
+        ({"verified": "all fields"}, "must name where the fields were read"),
+        ({"checked": None}, "checked"),
+        ({"checked": "last week"}, "checked"),
+    ],
+)
+def test_a_citation_must_say_where_and_when_it_was_verified(changes: dict[str, object], problem: str) -> None:
+    entry: dict[str, object] = {
+        "kind": "article",
+        "title": "A title",
+        "verified": "PMID and DOI on pubmed.ncbi.nlm.nih.gov",
+        "checked": "2026-11-23",
+    }
+    Citation.model_validate(entry)  # the true positive: a source and a date
+    entry.update(changes)
+    if entry.get("checked") is None:
+        del entry["checked"]
+    with pytest.raises(pydantic.ValidationError, match=problem):
+        Citation.model_validate(entry)

@@ -1,157 +1,247 @@
-"""The `mdrcds` command: evaluate FHIR data from files, and check or list the rulebook."""
+"""The `mdrcds` command (typer + rich): evaluate FHIR data from files, test and list the rulebook, run
+a population, serve CDS Hooks.
+
+Exit codes, for every command: 0 ok; 1 findings differ or some inputs failed; 2 a usage error, or
+nothing readable was given.
+"""
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
-from typing import TextIO
+from typing import Annotated, Any, TextIO
 
 import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
 
 from mdrcds.errors import ConfigurationError, EngineError, InputError, MdrcdsError
 from mdrcds.knowledge import export as knowledge_export
 from mdrcds.knowledge.rulebook import Rulebook, check_rulebook, default_rules_dir, load_rulebook
 from mdrcds.knowledge.ruledocs import catalogue
-from mdrcds.reading.fhir import HOOKS, build_resource
+from mdrcds.reading.fhir import build_resource, input_kind
 from mdrcds.reasoning.engine import Engine
+from mdrcds.research.testcases import stated_now
 from mdrcds.service import Evaluation, evaluate
 from mdrcds.settings import Settings
 
 _COLOURS = {"critical": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;36m"}
 _RESET = "\033[0m"
+OK, FAILED, USAGE = 0, 1, 2
+COMMAND_LINE: list[str] = []
+"""The command line being run (recorded in batch summaries)."""
+EXIT_CODES = "Exit codes: 0 ok; 1 findings differ or some inputs failed; 2 usage error or nothing readable."
+
+app = typer.Typer(
+    name="mdrcds",
+    help=(
+        "Clinical decision support for oncology: MDR and immunotherapy-resistance patterns as CDS Hooks "
+        f"cards.\n\n{EXIT_CODES}"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+rules_app = typer.Typer(help="Check, list, document and export the rulebook.", no_args_is_help=True)
+api_app = typer.Typer(help="The HTTP contract files (api/).", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+app.add_typer(api_app, name="api")
+
+
+class Hook(StrEnum):
+    patient_view = "patient-view"
+    order_select = "order-select"
+    order_sign = "order-sign"
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+    detectedissue = "detectedissue"
+
+
+class FhirVersion(StrEnum):
+    R4 = "R4"
+    R5 = "R5"
+
+
+class BatchEngine(StrEnum):
+    local = "local"
+    spark = "spark"
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+RulesOption = Annotated[
+    Path | None,
+    typer.Option("--rules", help="Rules directory (default: the built-in rulebook).", show_default=False),
+]
+NowOption = Annotated[
+    date | None,
+    typer.Option(
+        "--now",
+        parser=_parse_date,
+        metavar="YYYY-MM-DD",
+        help="Evaluation date (default: the date stated beside a sample, else today).",
+        show_default=False,
+    ),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mdrcds` console script; returns the exit code."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    args.command_line = ["mdrcds", *(sys.argv[1:] if argv is None else argv)]
+    args = list(sys.argv[1:] if argv is None else argv)
+    COMMAND_LINE[:] = ["mdrcds", *args]
     try:
-        code: int = args.handler(args)
-        return code
+        result = app(args=args, prog_name="mdrcds", standalone_mode=False)
+    except typer.Abort:
+        print("mdrcds: stopped", file=sys.stderr)
+        return FAILED
+    except typer.TyperException as exc:  # a usage error (typer's click): bad option, value or command
+        context = getattr(exc, "ctx", None)
+        command = context.command_path if context is not None else "mdrcds"
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        print(f"mdrcds: error: {message} (see `{command} --help`)", file=sys.stderr)
+        return USAGE
     except MdrcdsError as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"mdrcds: error: {line}", file=sys.stderr)
-        return 2
+        return USAGE
     except BrokenPipeError:
-        return 0
+        return OK
+    return result if isinstance(result, int) else OK
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mdrcds", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    run = commands.add_parser("evaluate", help="evaluate CDS Hooks requests, Bundles or resources")
-    run.add_argument("paths", nargs="+", type=Path, help="JSON files, or directories of *.json files")
-    run.add_argument("--hook", choices=HOOKS, help="hook for Bundles and resources (default patient-view)")
-    run.add_argument("--now", type=_date, default=None, help="evaluation date, YYYY-MM-DD (default today)")
-    run.add_argument(
-        "--format",
-        choices=("text", "json", "detectedissue"),
-        default="text",
-        help="text for people, json for the CDS Hooks response, detectedissue for a Bundle of DetectedIssues",
-    )
-    run.add_argument("--fhir-version", choices=("R4", "R5"), default="R4")
-    run.add_argument("--rules", type=Path, default=None, help="rules directory (default: built-in)")
-    run.add_argument(
-        "--research", action="store_true", help="also show the cards of research-mode and silent rules"
-    )
-    run.set_defaults(handler=_evaluate)
-
-    rules = commands.add_parser("rules", help="work with the rulebook")
-    rules_commands = rules.add_subparsers(dest="rules_command", required=True)
-    check = rules_commands.add_parser("check", help="lint every rule, value set and citation")
-    check.add_argument("--rules", type=Path, default=None)
-    check.set_defaults(handler=_rules_check)
-    listing = rules_commands.add_parser("list", help="print the rule catalogue")
-    listing.add_argument("--rules", type=Path, default=None)
-    listing.set_defaults(handler=_rules_list)
-    test = commands.add_parser("test", help="run rule test cases (YAML files, golden case directories)")
-    test.add_argument(
-        "paths", nargs="*", type=Path, default=[Path("tests/cases")], help="files or directories"
-    )
-    test.add_argument("--junit", type=Path, default=None, help="also write a JUnit XML report here")
-    test.add_argument("--coverage", action="store_true", help="report which rules the cases exercise")
-    test.add_argument("--rules", type=Path, default=None)
-    test.set_defaults(handler=_test)
-
-    batch = commands.add_parser("batch", help="evaluate a population: Bundle files or a Bulk Data export")
-    batch.add_argument("inputs", nargs="+", type=Path, help="Bundle files, directories, NDJSON exports")
-    batch.add_argument("--out", type=Path, required=True, help="output directory")
-    batch.add_argument("--now", type=_date, default=None, help="evaluation date, YYYY-MM-DD (default today)")
-    batch.add_argument("--hook", choices=HOOKS, default="patient-view")
-    batch.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    batch.add_argument("--rules", type=Path, default=None)
-    batch.add_argument(
-        "--engine", choices=("local", "spark"), default="local", help="spark needs mdrcds[spark]"
-    )
-    batch.add_argument(
-        "--master", default=None, help="Spark master URL (default: spark-submit's, else local[2])"
-    )
-    batch.set_defaults(handler=_batch)
-
-    serve = commands.add_parser("serve", help="run the CDS Hooks service (settings: MDRCDS_* variables)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.set_defaults(handler=_serve)
-
-    api = commands.add_parser("api", help="the HTTP contract files")
-    api_commands = api.add_subparsers(dest="api_command", required=True)
-    export = api_commands.add_parser("export", help="write api/cds-services.json, openapi.json, examples/")
-    export.add_argument("--out", type=Path, default=Path("api"))
-    export.add_argument("--samples", type=Path, default=Path("fhir_samples"))
-    export.set_defaults(handler=_api_export)
-
-    docs = rules_commands.add_parser("docs", help="write the rule catalogue pages (default docs/rules)")
-    docs.add_argument("--rules", type=Path, default=None)
-    docs.add_argument("--out", type=Path, default=Path("docs/rules"))
-    docs.set_defaults(handler=_rules_docs)
-    fhir_export = rules_commands.add_parser(
-        "export", help="write the rulebook as FHIR PlanDefinitions, ValueSets, a Library and a Bundle"
-    )
-    fhir_export.add_argument("--rules", type=Path, default=None)
-    fhir_export.add_argument("--out", type=Path, default=Path("api/rulebook"))
-    fhir_export.set_defaults(handler=_rules_export)
-    return parser
+def _stderr(message: str) -> None:
+    print(f"mdrcds: {message}", file=sys.stderr)
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+# --- evaluate --------------------------------------------------------------------------------------------
 
 
-def _inputs(paths: Sequence[Path]) -> Iterator[Path]:
+@dataclass
+class Inputs:
+    """The input files found under the paths given, and what was passed over."""
+
+    files: list[Path]
+    skipped: int
+    missing: list[Path]
+
+
+def find_inputs(paths: Sequence[Path]) -> Inputs:
+    """CDS Hooks requests and FHIR resources under `paths`. A file named explicitly is always read;
+    in a directory, other JSON (a golden case's expected.json, a settings file) is passed over and
+    counted."""
+    files: list[Path] = []
+    skipped = 0
+    missing = [path for path in paths if not path.exists()]
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*.json") if p.is_file())
-        else:
-            yield path
+            for candidate in sorted(p for p in path.rglob("*.json") if p.is_file()):
+                if _looks_like_input(candidate):
+                    files.append(candidate)
+                else:
+                    skipped += 1
+        elif path.exists():
+            files.append(path)
+    return Inputs(files, skipped, missing)
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    engine = Engine(load_rulebook(args.rules))
-    now = args.now or date.today()
-    colour = args.format == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    failures = 0
-    for path in _inputs(args.paths):
+def _looks_like_input(path: Path) -> bool:
+    """A CDS Hooks request or a FHIR resource (judged from its top-level keys); a file that cannot be
+    read or parsed counts, so that it is named with the reason."""
+    try:
+        return input_kind(path.read_bytes()) is not None
+    except OSError:
+        return True
+
+
+@app.command(
+    "evaluate",
+    epilog=(
+        "Examples:\n\n"
+        "    mdrcds evaluate fhir_samples/mdr1-pembrolizumab-verapamil-order-select/request.json\n\n"
+        "    mdrcds evaluate fhir_samples --format json > responses.ndjson\n\n"
+        "    mdrcds evaluate patient-bundle.json --hook order-sign --now 2026-11-23\n\n" + EXIT_CODES
+    ),
+)
+def evaluate_command(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="CDS Hooks request or FHIR JSON files, or directories of them.", show_default=False
+        ),
+    ],
+    hook: Annotated[
+        Hook | None,
+        typer.Option(
+            help="Hook for Bundles and resources (default patient-view); a request says its own.",
+            show_default=False,
+        ),
+    ] = None,
+    now: NowOption = None,
+    output: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help=(
+                "text for people; json: one CDS Hooks response per line; "
+                "detectedissue: a Bundle of DetectedIssues per input."
+            ),
+        ),
+    ] = OutputFormat.text,
+    fhir_version: Annotated[
+        FhirVersion, typer.Option("--fhir-version", help="FHIR version of the input.")
+    ] = FhirVersion.R4,
+    rules: RulesOption = None,
+    research: Annotated[
+        bool, typer.Option("--research", help="Also show the cards of research-mode and silent rules.")
+    ] = False,
+) -> int:
+    """Evaluate CDS Hooks requests, Bundles or FHIR resources and print the cards."""
+    found = find_inputs(paths)
+    for path in found.missing:
+        _stderr(f"error: {path}: no such file or directory")
+    if found.skipped:
+        _stderr(
+            f"passed over {found.skipped} JSON file(s) that are neither a CDS Hooks request "
+            "nor a FHIR resource"
+        )
+    if not found.files:
+        _stderr("error: nothing to evaluate: give CDS Hooks requests or FHIR JSON files")
+        return USAGE
+    engine = Engine(load_rulebook(rules))
+    colour = output is OutputFormat.text and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    failures = len(found.missing)
+    for path in found.files:
+        when = now or stated_now(path) or date.today()
         try:
-            evaluation = _evaluate_file(path, args, engine, now)
+            evaluation = _evaluate_file(
+                path, hook.value if hook else None, fhir_version, research, engine, when
+            )
         except InputError as exc:
             failures += 1
-            print(f"mdrcds: error: {exc}", file=sys.stderr)
+            _stderr(f"error: {exc}")
             continue
-        if args.format == "json":
+        if output is OutputFormat.json:
             sys.stdout.write(orjson.dumps(evaluation.response()).decode() + "\n")
-        elif args.format == "detectedissue":
-            issues = evaluation.detected_issues(engine.rulebook, now)
+        elif output is OutputFormat.detectedissue:
+            issues = evaluation.detected_issues(engine.rulebook, when)
             bundle = {
                 "resourceType": "Bundle",
                 "type": "collection",
@@ -160,10 +250,14 @@ def _evaluate(args: argparse.Namespace) -> int:
             sys.stdout.write(orjson.dumps(build_resource(bundle)).decode() + "\n")
         else:
             _print_text(evaluation, sys.stdout, colour)
-    return 1 if failures else 0
+    return FAILED if failures else OK
 
 
-def _evaluate_file(path: Path, args: argparse.Namespace, engine: Engine, now: date) -> Evaluation:
+def _evaluate_file(
+    path: Path, hook: str | None, fhir_version: FhirVersion, research: bool, engine: Engine, now: date
+) -> Evaluation:
+    if path.suffix.lower() in (".yaml", ".yml"):
+        raise InputError(f"{path}: this is a YAML test case: use `mdrcds test {path}`")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -173,14 +267,14 @@ def _evaluate_file(path: Path, args: argparse.Namespace, engine: Engine, now: da
         rulebook=engine.rulebook,
         engine=engine,
         now=now,
-        default_hook=args.hook or "patient-view",
-        fhir_version=args.fhir_version,
+        default_hook=hook or "patient-view",
+        fhir_version="R5" if fhir_version is FhirVersion.R5 else "R4",
         source=str(path),
-        include_research=args.research,
-        include_silent=args.research,
+        include_research=research,
+        include_silent=research,
     )
-    if args.hook and evaluation.hook != args.hook:
-        raise InputError(f"{path}: is a {evaluation.hook!r} request; --hook {args.hook} does not apply to it")
+    if hook and evaluation.hook != hook:
+        raise InputError(f"{path}: is a {evaluation.hook!r} request; --hook {hook} does not apply to it")
     return evaluation
 
 
@@ -213,82 +307,241 @@ def _terminal(markdown: str, colour: bool) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-def _test(args: argparse.Namespace) -> int:
+@app.command(
+    "test",
+    epilog=(
+        "Examples:\n\n"
+        "    mdrcds test tests/cases\n\n"
+        "    mdrcds test fhir_samples --coverage\n\n"
+        "    mdrcds test my-case.yaml --junit results.xml\n\n" + EXIT_CODES
+    ),
+)
+def test_command(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="YAML test cases, golden case directories (request.json + expected.json), or folders.",
+            show_default=False,
+        ),
+    ],
+    junit: Annotated[
+        Path | None, typer.Option(help="Also write a JUnit XML report here.", show_default=False)
+    ] = None,
+    show_coverage: Annotated[
+        bool, typer.Option("--coverage", help="Show which rules the cases make fire and not fire.")
+    ] = False,
+    rules: RulesOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON document.")] = False,
+    quiet: QuietOption = False,
+) -> int:
+    """Run rule test cases and say which pass."""
     from mdrcds.research.testcases import coverage, find_cases, junit_xml, run_path
 
-    rulebook = load_rulebook(args.rules)
+    missing = [path for path in paths if not path.exists()]
+    for path in missing:
+        _stderr(f"error: {path}: no such file or directory")
+    rulebook = load_rulebook(rules)
     engine = Engine(rulebook)
-    results = [run_path(path, rulebook, engine) for path in find_cases(args.paths)]
+    cases = list(find_cases([path for path in paths if path.exists()]))
+    if not cases:
+        _stderr("error: no test cases found (YAML files, or folders with request.json and expected.json)")
+        return USAGE
+    with _progress(quiet or as_json, "cases") as progress:
+        task = progress.add_task("testing", total=len(cases))
+        results = []
+        for path in cases:
+            results.append(run_path(path, rulebook, engine))
+            progress.advance(task)
+    failed = [r for r in results if not r.passed]
+    table = coverage(results, rulebook)
+    if junit:
+        junit.write_bytes(junit_xml(results))
+    if as_json:
+        document: dict[str, Any] = {
+            "passed": len(results) - len(failed),
+            "failed": len(failed),
+            "cases": [
+                {
+                    "name": r.loaded.case.name,
+                    "path": str(r.loaded.path),
+                    "passed": r.passed,
+                    "problems": r.problems,
+                }
+                for r in results
+            ],
+            "coverage": table,
+        }
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return FAILED if failed or missing else OK
+    console = _console()
     for result in results:
         if result.passed:
-            print(f"PASS {result.loaded.case.name}")
+            console.print(f"[green]PASS[/] {result.loaded.case.name}", markup=True)
         else:
-            print(f"FAIL {result.loaded.case.name} ({result.loaded.path})")
+            console.print(f"[red]FAIL[/] {result.loaded.case.name} ({result.loaded.path})", markup=True)
             for problem in result.problems:
-                print(f"    {problem}")
-    failed = sum(1 for r in results if not r.passed)
-    if args.coverage:
-        table = coverage(results, rulebook)
-        print(f"\n{'rule':<58} {'fired':>6} {'not fired':>10}")
+                console.print(f"    {problem}", markup=False)
+    if show_coverage:
+        grid = Table(title="Coverage: cases that make each rule fire, and not fire")
+        grid.add_column("rule")
+        grid.add_column("fired", justify="right")
+        grid.add_column("not fired", justify="right")
         for rule_id, counts in sorted(table.items()):
-            print(f"{rule_id:<58} {counts['fired']:>6} {counts['not_fired']:>10}")
+            grid.add_row(rule_id, str(counts["fired"]), str(counts["not_fired"]))
+        console.print(grid)
         untested = [rule_id for rule_id, counts in sorted(table.items()) if not counts["fired"]]
-        print(f"rules no case makes fire: {', '.join(untested) if untested else 'none'}")
-    if args.junit:
-        args.junit.write_bytes(junit_xml(results))
-    print(f"\n{len(results) - failed} cases passed, {failed} failed")
-    return 1 if failed or not results else 0
+        console.print(
+            f"rules no case makes fire: {', '.join(untested) if untested else 'none'}", markup=False
+        )
+    console.print(f"\n{len(results) - len(failed)} cases passed, {len(failed)} failed", markup=False)
+    return FAILED if failed or missing else OK
 
 
-def _batch(args: argparse.Namespace) -> int:
-    from mdrcds.research.batch import Progress, run_local, summary, write_findings, write_summary
+def _progress(quiet: bool, unit: str) -> Any:
+    """A rich progress bar on stderr (total, rate, ETA); silent when quiet or stderr is not a terminal."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            return Text(f"{task.speed or 0:,.0f} {unit}/s")
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        Rate(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=quiet or not sys.stderr.isatty(),
+    )
+
+
+@app.command(
+    "batch",
+    epilog=(
+        "Examples:\n\n"
+        "    mdrcds batch fhir_samples/synthea --out results --now 2026-11-23\n\n"
+        "    mdrcds batch export/ --out results --workers 4           (a Bulk Data NDJSON export)\n\n"
+        "    mdrcds batch export/ --out results --engine spark --master local[2]   (needs Java 17)\n\n"
+        "Writes findings.csv, findings.parquet, summary.json and report.html to --out.\n\n" + EXIT_CODES
+    ),
+)
+def batch_command(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Bundle files (.json), Bulk Data NDJSON exports (.ndjson), or directories of them.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Output directory (created if needed).", show_default=False)],
+    now: NowOption = None,
+    hook: Annotated[Hook, typer.Option(help="The hook every patient is evaluated for.")] = Hook.patient_view,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (local engine).")] = os.cpu_count()
+    or 1,
+    rules: RulesOption = None,
+    engine: Annotated[
+        BatchEngine, typer.Option(help="local processes, or Apache Spark (needs Java 17).")
+    ] = BatchEngine.local,
+    master: Annotated[
+        str | None,
+        typer.Option(help="Spark master URL (default: spark-submit's, or local[2]).", show_default=False),
+    ] = None,
+    quiet: QuietOption = False,
+) -> int:
+    """Evaluate a population and write findings, a summary and a report."""
+    from mdrcds.reading.population import count_patients
+    from mdrcds.research.batch import run_local, summary, write_findings, write_summary
     from mdrcds.research.report import render_report
 
-    now = args.now or date.today()
-    rulebook = load_rulebook(args.rules)
-    args.out.mkdir(parents=True, exist_ok=True)
-    if args.engine == "spark":
+    wrong = [f"{path}: no such file or directory" for path in inputs if not path.exists()]
+    wrong += [
+        f"{path}: not a Bundle (.json), an NDJSON export (.ndjson) or a directory"
+        + (
+            "; this is a YAML test case: use `mdrcds test`"
+            if path.suffix.lower() in (".yaml", ".yml")
+            else ""
+        )
+        for path in inputs
+        if path.is_file() and path.suffix.lower() not in (".json", ".ndjson")
+    ]
+    if wrong:
+        for line in wrong:
+            _stderr(f"error: {line}")
+        return USAGE
+    if engine is BatchEngine.spark and not (os.environ.get("JAVA_HOME") or _which("java")):
+        _stderr("error: --engine spark needs Java 17 (set JAVA_HOME or put java on PATH)")
+        return USAGE
+    when = now or date.today()
+    rulebook = load_rulebook(rules)
+    out.mkdir(parents=True, exist_ok=True)
+    if engine is BatchEngine.spark:
         from mdrcds.research.spark import run_spark
 
-        print(f"mdrcds: running on Spark ({args.master or 'default master'})", file=sys.stderr)
-        result = run_spark(
-            args.inputs, args.out, now=now, hook=args.hook, master=args.master, rules_dir=args.rules
-        )
+        _stderr(f"running on Spark ({master or 'default master'})")
+        result = run_spark(inputs, out, now=when, hook=hook.value, master=master, rules_dir=rules)
     else:
-        result = run_local(
-            args.inputs,
-            now=now,
-            hook=args.hook,
-            workers=args.workers,
-            rules_dir=args.rules,
-            progress=Progress(),
-        )
+        with _progress(quiet, "patients") as progress:
+            task = progress.add_task("patients", total=count_patients(inputs))
+            result = run_local(
+                inputs,
+                now=when,
+                hook=hook.value,
+                workers=workers,
+                rules_dir=rules,
+                progress=lambda done, with_cards, errors: progress.update(
+                    task, completed=done, description=f"{with_cards:,} with cards, {errors:,} errors"
+                ),
+            )
+    if result.patients == 0:
+        _stderr(f"error: no patients found in {', '.join(map(str, inputs))}")
+        for problem in result.read_problems[:20]:
+            _stderr(f"skipped {problem.source}: {problem.kind}: {problem.message}")
+        return USAGE
     document = summary(
         result,
         rulebook,
-        now=now,
-        hook=args.hook,
-        engine=args.engine,
-        workers=args.workers,
-        command=args.command_line,
+        now=when,
+        hook=hook.value,
+        engine=engine.value,
+        workers=workers,
+        command=COMMAND_LINE,
     )
-    if args.engine == "spark":
-        document["master"] = args.master or "spark-submit default or local[2]"
-    write_findings(result.findings, args.out, parquet=args.engine == "local")
-    write_summary(document, args.out)
-    (args.out / "report.html").write_text(render_report(document, result.findings))
+    if engine is BatchEngine.spark:
+        document["master"] = master or "spark-submit default or local[2]"
+    write_findings(result.findings, out, parquet=engine is BatchEngine.local)
+    write_summary(document, out)
+    (out / "report.html").write_text(render_report(document, result.findings))
     for outcome in result.failed[:20]:
-        print(
-            f"mdrcds: skipped patient {outcome.patient} ({outcome.source}): {outcome.error}", file=sys.stderr
-        )
+        _stderr(f"skipped patient {outcome.patient} ({outcome.source}): {outcome.error}")
     for problem in result.read_problems[:20]:
-        print(f"mdrcds: skipped {problem.source}: {problem.kind}: {problem.message}", file=sys.stderr)
+        _stderr(f"skipped {problem.source}: {problem.kind}: {problem.message}")
     print(
         f"{result.patients:,} patients, {document['patients_with_cards']:,} with cards, "
         f"{len(result.failed):,} failed; wrote findings.csv, findings.parquet, summary.json, report.html "
-        f"to {args.out}"
+        f"to {out}"
     )
-    return 0
+    return OK
+
+
+def _which(program: str) -> str | None:
+    import shutil
+
+    return shutil.which(program)
 
 
 def _settings() -> Settings:
@@ -301,7 +554,22 @@ def _settings() -> Settings:
         raise ConfigurationError(problems) from None
 
 
-def _serve(args: argparse.Namespace) -> int:
+@app.command(
+    "serve",
+    epilog=(
+        "Examples:\n\n"
+        "    MDRCDS_AUTH=off mdrcds serve                 (a local demo: no authentication)\n\n"
+        "    mdrcds serve --host 0.0.0.0 --port 8080 --workers 4\n\n"
+        "Settings are MDRCDS_* environment variables (docs/service.md lists them and every limit).\n\n"
+        + EXIT_CODES
+    ),
+)
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> int:
+    """Run the CDS Hooks service (and the pages, with MDRCDS_PAGES=true)."""
     import logging
     import logging.config
 
@@ -330,7 +598,7 @@ def _serve(args: argparse.Namespace) -> int:
     log.info(
         "serving CDS Hooks",
         extra={
-            "url": f"http://{args.host}:{args.port}/cds-services",
+            "url": f"http://{host}:{port}/cds-services",
             "auth": settings.auth,
             "database": settings.database_url.split("://")[0],
         },
@@ -339,9 +607,9 @@ def _serve(args: argparse.Namespace) -> int:
         "mdrcds.web.app:create_app",
         log_config=LOG_CONFIG,
         factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
+        host=host,
+        port=port,
+        workers=workers,
         access_log=False,
         log_level="warning",
         # header deadline, header size and connection caps (mdrcds.web.connections); idle keep-alive
@@ -353,27 +621,36 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _api_export(args: argparse.Namespace) -> int:
+@api_app.command("export", epilog="Example:\n\n    mdrcds api export\n\n" + EXIT_CODES)
+def api_export_command(
+    out: Annotated[Path, typer.Option(help="Where to write the contract files.")] = Path("api"),
+    samples: Annotated[Path, typer.Option(help="The golden cases the examples come from.")] = Path(
+        "fhir_samples"
+    ),
+) -> int:
+    """Write api/cds-services.json, api/openapi.json and api/examples/ from the code."""
     from mdrcds.web.contract import EXAMPLE_CASES, EXAMPLE_NOW, export
 
     rulebook = load_rulebook()
     engine = Engine(rulebook)
     responses = {
         service_id: evaluate(
-            (args.samples / case / "request.json").read_bytes(),
+            (samples / case / "request.json").read_bytes(),
             rulebook=rulebook,
             engine=engine,
             now=date.fromisoformat(EXAMPLE_NOW),
         ).response()
         for service_id, case in EXAMPLE_CASES.items()
     }
-    for path in export(args.out, args.samples, responses):
+    for path in export(out, samples, responses):
         print(f"wrote {path}")
     return 0
 
 
-def _rules_check(args: argparse.Namespace) -> int:
-    rules_dir = args.rules or default_rules_dir()
+@rules_app.command("check", epilog="Example:\n\n    mdrcds rules check --rules my-rules/\n\n" + EXIT_CODES)
+def rules_check_command(rules: RulesOption = None) -> int:
+    """Lint every rule, value set and citation, and compile the rulebook in the rules engine."""
+    rules_dir = rules or default_rules_dir()
     problems = check_rulebook(rules_dir)
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -391,17 +668,27 @@ def _rules_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rules_docs(args: argparse.Namespace) -> int:
-    pages = catalogue(load_rulebook(args.rules))
-    stale = _write_generated(args.out, pages, "*.md")
-    print(f"mdrcds rules docs: wrote {len(pages)} pages to {args.out}, removed {stale}")
+@rules_app.command("docs", epilog="Example:\n\n    mdrcds rules docs\n\n" + EXIT_CODES)
+def rules_docs_command(
+    rules: RulesOption = None,
+    out: Annotated[Path, typer.Option(help="Where to write the pages.")] = Path("docs/rules"),
+) -> int:
+    """Write the rule catalogue pages (Markdown), one per rule and an index."""
+    pages = catalogue(load_rulebook(rules))
+    stale = _write_generated(out, pages, "*.md")
+    print(f"mdrcds rules docs: wrote {len(pages)} pages to {out}, removed {stale}")
     return 0
 
 
-def _rules_export(args: argparse.Namespace) -> int:
-    files = rulebook_files(load_rulebook(args.rules))
-    stale = _write_generated(args.out, files, "*.json")
-    print(f"mdrcds rules export: wrote {len(files)} FHIR files to {args.out}, removed {stale}")
+@rules_app.command("export", epilog="Example:\n\n    mdrcds rules export --out api/rulebook\n\n" + EXIT_CODES)
+def rules_export_command(
+    rules: RulesOption = None,
+    out: Annotated[Path, typer.Option(help="Where to write the FHIR files.")] = Path("api/rulebook"),
+) -> int:
+    """Write the rulebook as FHIR knowledge artifacts (PlanDefinition, Library, ValueSet, Bundle)."""
+    files = rulebook_files(load_rulebook(rules))
+    stale = _write_generated(out, files, "*.json")
+    print(f"mdrcds rules export: wrote {len(files)} FHIR files to {out}, removed {stale}")
     return 0
 
 
@@ -429,13 +716,47 @@ def _pretty(resource: dict[str, object]) -> str:
     return orjson.dumps(resource, option=orjson.OPT_INDENT_2).decode() + "\n"
 
 
-def _rules_list(args: argparse.Namespace) -> int:
-    rulebook = load_rulebook(args.rules)
-    print(f"{rulebook.meta.name} {rulebook.version}")
-    for rule in rulebook.rules:
-        hooks = ", ".join(rule.hooks)
-        facts = f"{rule.category}; {rule.indicator}; evidence {rule.evidence.grade}"
-        print(
-            f"{rule.id}\n    {rule.title}\n    {facts}; hooks {hooks}; reviewed {rule.reviewed.isoformat()}"
+@rules_app.command(
+    "list", epilog="Examples:\n\n    mdrcds rules list\n\n    mdrcds rules list --json\n\n" + EXIT_CODES
+)
+def rules_list_command(
+    rules: RulesOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the catalogue as JSON.")] = False,
+) -> int:
+    """Print the rule catalogue: id, title, category, indicator, evidence grade, hooks, review date."""
+    rulebook = load_rulebook(rules)
+    rows = [
+        {
+            "id": rule.id,
+            "title": rule.title,
+            "category": rule.category,
+            "indicator": rule.indicator,
+            "evidence": rule.evidence.grade,
+            "hooks": list(rule.hooks),
+            "reviewed": rule.reviewed.isoformat(),
+        }
+        for rule in rulebook.rules
+    ]
+    if as_json:
+        document = {"rulebook": rulebook.meta.name, "version": rulebook.version, "rules": rows}
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return OK
+    table = Table(title=f"{rulebook.meta.name} {rulebook.version}", show_lines=False)
+    for column in ("rule", "category", "indicator", "evidence", "hooks", "reviewed"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            f"{row['id']}\n{row['title']}",
+            str(row["category"]),
+            str(row["indicator"]),
+            str(row["evidence"]),
+            ", ".join(row["hooks"]),
+            str(row["reviewed"]),
         )
-    return 0
+    _console().print(table)
+    return OK
+
+
+def _console() -> Console:
+    """stdout for rich tables: the terminal's width, or wide enough not to fold ids when piped."""
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 CitationKind = Literal["article", "trial", "web", "seed", "guideline", "label"]
+_SOURCE = re.compile(
+    r"https?://|\bPMID\b|\bpubmed\b|\bMEDLINE\b|\bDOI\b|\bPMC\d+|\bNCT\d+|clinicaltrials\.gov|§"
+    r"|\b[\w.-]+\.(?:md|txt|json|csv|yaml|fsh|pdf|html)\b|\b[\w-]+\.(?:org|com|gov|edu|ca|ac\.uk)\b"
+    r"|\b[\w.-]+/[\w.-]+@[0-9a-f]{6,}",
+    re.IGNORECASE,
+)
+"""What names a source: a URL, PMID, DOI, PMC or NCT id, a file (knowledge, seed or repository file), a
+section of the knowledge base, a web site, or a repository at a commit."""
 
 
 class Citation(BaseModel):
@@ -26,7 +36,20 @@ class Citation(BaseModel):
     doi: str | None = None
     url: str | None = None
     verified: str
+    """Where each field was read: a URL, PMID, DOI, a file of the repository or the knowledge base."""
+    checked: date
+    """When it was read (or recorded from the verified knowledge base)."""
     unverified: str | None = None
+
+    @field_validator("verified")
+    @classmethod
+    def _names_a_source(cls, value: str) -> str:
+        if not _SOURCE.search(value):
+            raise ValueError(
+                "must name where the fields were read: a URL, PMID, DOI, PMC or NCT id, a file of the "
+                "repository or knowledge base (e.g. 'sources-and-caveats.md §7'), or a web site"
+            )
+        return value
 
     def reference(self) -> str:
         """The reference as one line of text, Vancouver-like."""

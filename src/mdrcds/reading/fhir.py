@@ -197,12 +197,30 @@ def _parse(raw: bytes, where: str) -> Any:
 
 def _simdjson_reason(exc: BaseException) -> str:
     text = str(exc)
+    # simdjson's error codes, in plain words (its own messages end "fatal and unrecoverable")
     for code, reason in (
         ("DEPTH_ERROR", "nested too deeply"),
         ("UTF8_ERROR", "invalid UTF-8"),
         ("NUMBER_ERROR", "a number out of range"),
         ("BIGINT_ERROR", "an integer out of range"),
         ("EMPTY", "empty"),
+        ("TAPE_ERROR", "its structure is broken: a missing or extra comma, brace, bracket or quote"),
+        ("UNCLOSED_STRING", "a string is not closed"),
+        ("STRING_ERROR", "a string has a bad escape or control character"),
+        (
+            "N_ATOM_ERROR",
+            "a bare word where a value should be (JSON has only true, false, null and quoted text)",
+        ),
+        (
+            "T_ATOM_ERROR",
+            "a bare word where a value should be (JSON has only true, false, null and quoted text)",
+        ),
+        (
+            "F_ATOM_ERROR",
+            "a bare word where a value should be (JSON has only true, false, null and quoted text)",
+        ),
+        ("UNESCAPED_CHARS", "a string holds an unescaped control character"),
+        ("CAPACITY", "too large"),
     ):
         if code in text:
             return reason
@@ -253,6 +271,20 @@ class FhirInput:
                 if resource.full_url:
                     index[resource.full_url] = resource.json
         return index
+
+
+def input_kind(raw: bytes) -> str | None:
+    """'request' (a JSON object with a top-level `hook`), 'resource' (with a top-level `resourceType`)
+    or None (not JSON, or other JSON, such as a CDS Hooks response or a test expectation)."""
+    try:
+        document = simdjson.Parser().parse(raw)
+    except (ValueError, RuntimeError, UnicodeDecodeError):
+        return "unreadable"
+    if not isinstance(document, simdjson.Object):
+        return None
+    if "hook" in document:
+        return "request"
+    return "resource" if "resourceType" in document else None
 
 
 def read_bytes(

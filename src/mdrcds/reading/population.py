@@ -65,6 +65,38 @@ def records(paths: Sequence[Path], problems: list[ReadProblem]) -> Iterator[Pati
             problems.append(ReadProblem(str(path), "missing", "no such file or directory"))
 
 
+def count_patients(paths: Sequence[Path]) -> int | None:
+    """How many patients `records(paths)` will give, counted cheaply for a progress total: one per
+    Bundle file, one per line of an export's Patient NDJSON; None when an export has no Patient file."""
+    total = 0
+    for path in paths:
+        if path.is_dir():
+            ndjson = [p for p in path.iterdir() if p.suffix == ".ndjson"]
+            patients = [p for p in ndjson if p.name.startswith("Patient")]
+            if ndjson and not patients:
+                return None
+            total += sum(_line_count(p) for p in patients)
+            inner = count_patients(sorted(p for p in path.iterdir() if p.suffix == ".json" or p.is_dir()))
+            if inner is None:
+                return None
+            total += inner
+        elif path.suffix == ".ndjson":
+            if not path.name.startswith("Patient"):
+                return None
+            total += _line_count(path)
+        elif path.suffix == ".json":
+            total += 1
+    return total
+
+
+def _line_count(path: Path) -> int:
+    count = 0
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            count += block.count(b"\n")
+    return count
+
+
 def _bulk(files: list[Path], problems: list[ReadProblem]) -> Iterator[PatientRecord]:
     readable = []
     for file in files:

@@ -126,6 +126,26 @@ class CaseResult:
         return {rule_of(card) for card in self.evaluation.cards}
 
 
+STATED_DATE_FILES = ("expected.json", "now.json")
+"""Files beside a sample that state its evaluation date as `now`: a golden case's expected.json, or
+api/examples/now.json."""
+
+
+def stated_now(path: Path) -> date | None:
+    """The evaluation date stated beside a sample (`now` in its expected.json, or in now.json), so that
+    examples are evaluated at their own date and do not age; None when none is stated."""
+    for name in STATED_DATE_FILES:
+        stated = path.with_name(name)
+        if path.name == name or not stated.is_file():
+            continue
+        try:
+            value = orjson.loads(stated.read_bytes()).get("now")
+            return date.fromisoformat(value) if isinstance(value, str) else None
+        except (orjson.JSONDecodeError, ValueError, AttributeError, OSError):
+            return None
+    return None
+
+
 def find_cases(paths: Sequence[Path]) -> Iterator[Path]:
     """Case files (*.yaml, *.yml) and golden case directories under `paths`, in a stable order."""
     for path in paths:

@@ -49,5 +49,10 @@ def export(api_dir: Path, samples_dir: Path, responses: dict[str, Any]) -> list[
         ):
             path.write_text(dumps(document))
             written.append(path)
+    stated = examples / "now.json"
+    stated.write_text(
+        dumps({"now": EXAMPLE_NOW, "note": "the evaluation date of these examples: mdrcds evaluate uses it"})
+    )
+    written.append(stated)
     assert set(EXAMPLE_CASES) == set(SERVICES)
     return written

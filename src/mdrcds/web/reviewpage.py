@@ -27,6 +27,7 @@ from mdrcds.knowledge.rulebook import OVERRIDE_REASON_SYSTEM
 from mdrcds.reading.fhir import HOOKS, FhirInput, read_bytes
 from mdrcds.reading.hookrequest import RequestError
 from mdrcds.reading.population import ReadProblem, ndjson_records
+from mdrcds.research.testcases import stated_now
 from mdrcds.store.issued import NotIssued
 from mdrcds.web.callstate import CallState
 from mdrcds.web.cardview import cards_html
@@ -74,7 +75,8 @@ def review_form(service: Service, chosen: ReviewInput | None = None) -> str:
     )
     hook = chosen.hook if chosen else "order-select"
     hooks = "".join(f"<option{' selected' if h == hook else ''}>{h}</option>" for h in HOOKS)
-    now = (chosen.now if chosen else service.today()).isoformat()
+    # empty: a sample is evaluated at its own date (examples do not age), anything else today
+    now = chosen.now.isoformat() if chosen else ""
     return (
         '<form class="panel" method="post" action="/pages/review" enctype="multipart/form-data">'
         f'<label for="sample">Sample (synthetic)</label><select id="sample" name="sample">{options}</select>'
@@ -113,6 +115,7 @@ async def evaluate_form(service: Service, request: Request, user: str) -> Respon
 async def _review_input(service: Service, request: Request) -> ReviewInput:
     form = await read_form(request, service.settings.max_body_bytes)
     hook = hook_field(form)
+    now_given = text_field(form, "now", 40)
     now = date_field(form, "now", service.today())
     files = files_of(form, "file")
     text = text_field(form, "text", service.settings.max_body_bytes)
@@ -126,9 +129,10 @@ async def _review_input(service: Service, request: Request) -> ReviewInput:
         if sample not in samples(service.settings.samples_dir):
             raise FormError(400, f"no sample named {sample!r}")
         assert service.settings.samples_dir is not None
-        return ReviewInput(
-            sample, (service.settings.samples_dir / sample / "request.json").read_bytes(), hook, now
-        )
+        request_file = service.settings.samples_dir / sample / "request.json"
+        if not now_given:
+            now = stated_now(request_file) or now
+        return ReviewInput(sample, request_file.read_bytes(), hook, now)
     raise FormError(400, "choose a sample, paste a request or Bundle, or upload a file")
 
 
