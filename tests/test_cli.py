@@ -135,6 +135,8 @@ def test_readme_commands_exist() -> None:
 
 SUBCOMMANDS = [
     ["evaluate"],
+    ["explain"],
+    ["synth"],
     ["test"],
     ["batch"],
     ["serve"],

@@ -253,6 +253,83 @@ def evaluate_command(
     return FAILED if failures else OK
 
 
+@app.command(
+    "explain",
+    epilog=(
+        "Examples:\n\n"
+        "    mdrcds explain mdr1-inhibitor-with-immunotherapy "
+        "fhir_samples/mdr1-pembrolizumab-verapamil-order-select/request.json\n\n"
+        "    mdrcds explain checkpoint-inhibitor-in-solid-organ-transplant my-patient.json --json\n\n"
+        + EXIT_CODES
+    ),
+)
+def explain_command(
+    rule_id: Annotated[str, typer.Argument(metavar="RULE", help="The rule id (see `mdrcds rules list`).")],
+    path: Annotated[Path, typer.Argument(metavar="INPUT", help="A CDS Hooks request or FHIR JSON file.")],
+    hook: Annotated[
+        Hook | None,
+        typer.Option(help="Hook for Bundles and resources (default patient-view).", show_default=False),
+    ] = None,
+    now: NowOption = None,
+    rules: RulesOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
+) -> int:
+    """Why a rule did or did not fire for one input: for each of its patterns, the facts that matched,
+    or the nearest miss and which condition failed, in clinical words."""
+    from mdrcds.research.explain import explain
+
+    rulebook = load_rulebook(rules)
+    rule = next((r for r in rulebook.rules if r.id == rule_id), None)
+    if rule is None:
+        _stderr(f"error: no rule {rule_id!r} (see `mdrcds rules list`)")
+        return USAGE
+    if not path.is_file():
+        _stderr(f"error: {path}: no such file")
+        return USAGE
+    engine = Engine(rulebook)
+    when = now or stated_now(path) or date.today()
+    try:
+        evaluation = evaluate(
+            path.read_bytes(),
+            rulebook=rulebook,
+            engine=engine,
+            now=when,
+            default_hook=hook.value if hook else "patient-view",
+            source=str(path),
+            include_research=True,
+            include_silent=True,
+        )
+    except InputError as exc:
+        _stderr(f"error: {exc}")
+        return FAILED
+    explanation = explain(rule, evaluation, rulebook, when)
+    if as_json:
+        document = {
+            "rule": rule.id,
+            "fired": explanation.fired,
+            "now": when.isoformat(),
+            "hook": evaluation.hook,
+            "card": explanation.summary,
+            "patterns": [
+                {
+                    "alias": report.alias,
+                    "wants": report.wants,
+                    "matched": [fact.describe() for fact in report.matched],
+                    "nearest": report.nearest.describe() if report.nearest else None,
+                    "failed": [condition.reason for condition in report.failed],
+                    "absent": report.absent or None,
+                }
+                for report in explanation.patterns
+            ],
+            "notes": explanation.notes,
+        }
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(f"{path}: {evaluation.hook} at {when.isoformat()}")
+        print(explanation.text())
+    return OK
+
+
 def _evaluate_file(
     path: Path, hook: str | None, fhir_version: FhirVersion, research: bool, engine: Engine, now: date
 ) -> Evaluation:
@@ -465,8 +542,9 @@ def batch_command(
 ) -> int:
     """Evaluate a population and write findings, a summary and a report."""
     from mdrcds.reading.population import count_patients
-    from mdrcds.research.batch import run_local, summary, write_findings, write_summary
+    from mdrcds.research.batch import against_truth, run_local, summary, write_findings, write_summary
     from mdrcds.research.report import render_report
+    from mdrcds.research.synth import read_truth
 
     wrong = [f"{path}: no such file or directory" for path in inputs if not path.exists()]
     wrong += [
@@ -523,6 +601,15 @@ def batch_command(
     )
     if engine is BatchEngine.spark:
         document["master"] = master or "spark-submit default or local[2]"
+    truths = [truth for path in inputs if path.is_dir() and (truth := read_truth(path)) is not None]
+    if truths:
+        truth = {patient: rules for part in truths for patient, rules in part.items()}
+        document["ground_truth"] = {
+            "note": (
+                "a synthetic cohort: fired versus planted tests the pipeline, it is not clinical validation"
+            ),
+            "rules": against_truth(result.findings, truth),
+        }
     write_findings(result.findings, out, parquet=engine is BatchEngine.local)
     write_summary(document, out)
     (out / "report.html").write_text(render_report(document, result.findings))
@@ -530,10 +617,91 @@ def batch_command(
         _stderr(f"skipped patient {outcome.patient} ({outcome.source}): {outcome.error}")
     for problem in result.read_problems[:20]:
         _stderr(f"skipped {problem.source}: {problem.kind}: {problem.message}")
+    if "ground_truth" in document:
+        _truth_table(document["ground_truth"]["rules"])
     print(
         f"{result.patients:,} patients, {document['patients_with_cards']:,} with cards, "
         f"{len(result.failed):,} failed; wrote findings.csv, findings.parquet, summary.json, report.html "
         f"to {out}"
+    )
+    return OK
+
+
+def _truth_table(rows: dict[str, dict[str, int]]) -> None:
+    table = Table(title="Synthetic cohort: patients per rule, fired versus planted (not clinical validation)")
+    for column in ("rule", "planted", "fired", "both", "fired, not planted", "planted, not fired"):
+        table.add_column(column, justify="left" if column == "rule" else "right")
+    for rule, counts in rows.items():
+        table.add_row(
+            rule,
+            *(
+                f"{counts[k]:,}"
+                for k in ("planted", "fired", "both", "fired_not_planted", "planted_not_fired")
+            ),
+        )
+    _console().print(table)
+
+
+@app.command(
+    "synth",
+    epilog=(
+        "Examples:\n\n"
+        "    mdrcds synth --patients 1000 --seed 7 --out cohort\n\n"
+        "    mdrcds batch cohort --out results --now 2026-11-23      (fired versus planted per rule)\n\n"
+        "    mdrcds synth --patients 50 --layout bundles --out cohort-bundles\n\n" + EXIT_CODES
+    ),
+)
+def synth_command(
+    patients: Annotated[int, typer.Option(min=1, help="How many patients.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same cohort.")] = 1,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("cohort"),
+    prevalence: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of patients in whom each rule's pattern is planted."),
+    ] = 0.02,
+    layout: Annotated[
+        str, typer.Option(help="ndjson (a Bulk Data export) or bundles (one per patient).")
+    ] = "ndjson",
+    samples: Annotated[
+        Path, typer.Option(help="Golden cases the patients are made from (patient-view cases).")
+    ] = Path("fhir_samples"),
+    now: Annotated[
+        str, typer.Option(help="The cohort's evaluation date: the golden cases' own.")
+    ] = "2026-11-23",
+    quiet: QuietOption = False,
+) -> int:
+    """Write a synthetic oncology cohort with each rule's pattern planted, and its ground truth.
+
+    A test of the pipeline at scale, not clinical validation: each patient is a re-identified golden
+    case, and the prevalences are chosen, not observed."""
+    from mdrcds.research.synth import write_cohort
+
+    if layout not in ("ndjson", "bundles"):
+        _stderr(f"error: --layout must be ndjson or bundles, not {layout!r}")
+        return USAGE
+    if not samples.is_dir():
+        _stderr(f"error: {samples}: no such directory (the golden cases the cohort is made from)")
+        return USAGE
+    with _progress(quiet, "patients") as progress:
+        task = progress.add_task("writing", total=patients)
+        try:
+            document = write_cohort(
+                out,
+                patients,
+                seed=seed,
+                prevalence=prevalence,
+                samples=samples,
+                now=now,
+                layout="bundles" if layout == "bundles" else "ndjson",
+                progress=lambda done: progress.update(task, completed=done),
+            )
+        except ValueError as exc:
+            _stderr(f"error: {exc}")
+            return USAGE
+    planted = sum(document["expected_patients_per_rule"].values())
+    print(
+        f"wrote {patients:,} patients to {out} ({planted:,} planted patterns); "
+        f"ground truth in {out}/ground-truth.csv"
     )
     return OK
 

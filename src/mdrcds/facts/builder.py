@@ -258,6 +258,8 @@ class _Builder:
             attributes: dict[str, Scalar] = {"systemic": systemic}
             if not route.stated:
                 attributes["route_note"] = NOT_STATED_NOTE
+            elif not systemic:
+                attributes["route_note"] = f"not systemic: {route.why}"
             attributes.update(_member_attributes(match))
             note = _exposure_note(exposure, look_back, self.now)
             if note:

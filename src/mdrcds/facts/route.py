@@ -40,6 +40,8 @@ class Route:
     systemic: bool
     stated: bool
     """False when nothing in the record states a route (then `systemic` is True by default)."""
+    why: str = ""
+    """What made the record non-systemic ("route code Ophthalmic route", "'into both eyes'")."""
 
 
 def route_of(
@@ -51,9 +53,13 @@ def route_of(
 ) -> Route:
     """How the drug of one medication record is given (see the module docstring)."""
     routes = [c for c in (concept_of(d.get("route")) for d in instructions) if c]
-    coded = {m.value_set for c in routes for m in terminology.classify(c, "route") if m.matched_by == "code"}
+    coded_matches = [
+        (c, m) for c in routes for m in terminology.classify(c, "route") if m.matched_by == "code"
+    ]
+    coded = {m.value_set for _, m in coded_matches}
     if NON_SYSTEMIC in coded:
-        return Route(systemic=False, stated=True)
+        concept = next(c for c, m in coded_matches if m.value_set == NON_SYSTEMIC)
+        return Route(systemic=False, stated=True, why=f"route code {concept.label()}")
     if SYSTEMIC in coded:
         return Route(systemic=True, stated=True)
     sites = [c for c in (concept_of(d.get("site")) for d in instructions) if c]
@@ -68,12 +74,14 @@ def route_of(
     if medication is not None and (form := concept_of(medication.get("form"))):
         stated_in.append(form)
     texts = [Concept((), text) for c in stated_in for text in c.display_texts()]
-    found = {m.value_set for c in texts for m in terminology.classify(c, "route")}
     # Body-site words count only where the record names a site, never in free instruction text.
     site_texts = [Concept((), text) for c in sites for text in c.display_texts()]
-    found |= {m.value_set for c in site_texts for m in terminology.classify(c, "site")}
+    read = [(c, m) for c in texts for m in terminology.classify(c, "route")]
+    read += [(c, m) for c in site_texts for m in terminology.classify(c, "site")]
+    found = {m.value_set for _, m in read}
     if NON_SYSTEMIC in found or NON_SYSTEMIC_SITE in found:
-        return Route(systemic=False, stated=True)
+        concept, member = next((c, m) for c, m in read if m.value_set in (NON_SYSTEMIC, NON_SYSTEMIC_SITE))
+        return Route(systemic=False, stated=True, why=f"'{concept.label()[:80]}' ({member.member.name})")
     stated = bool(routes) or SYSTEMIC in found or _has_other_statement(instructions, medication)
     return Route(systemic=True, stated=stated)
 

@@ -53,14 +53,23 @@ def records(paths: Sequence[Path], problems: list[ReadProblem]) -> Iterator[Pati
         if path.is_dir():
             ndjson = sorted(p for p in path.iterdir() if p.suffix == ".ndjson")
             if ndjson:
+                # an export: its .json files are the manifest (and a synthetic cohort's description)
                 yield from _bulk(ndjson, problems)
             yield from records(
-                sorted(p for p in path.iterdir() if p.suffix == ".json" or p.is_dir()), problems
+                sorted(p for p in path.iterdir() if (p.suffix == ".json" and not ndjson) or p.is_dir()),
+                problems,
             )
         elif path.suffix == ".ndjson":
             yield from _bulk([path], problems)
         elif path.suffix == ".json":
-            yield PatientRecord(path.stem, str(path), path.read_bytes())
+            data = path.read_bytes()
+            if b'"resourceType"' not in data[:65_536]:
+                # a description or settings file beside the Bundles (a synthetic cohort's cohort.json)
+                problems.append(
+                    ReadProblem(str(path), "not-fhir", "not a FHIR Bundle or resource: passed over")
+                )
+                continue
+            yield PatientRecord(path.stem, str(path), data)
         elif not path.exists():
             problems.append(ReadProblem(str(path), "missing", "no such file or directory"))
 
@@ -76,7 +85,9 @@ def count_patients(paths: Sequence[Path]) -> int | None:
             if ndjson and not patients:
                 return None
             total += sum(_line_count(p) for p in patients)
-            inner = count_patients(sorted(p for p in path.iterdir() if p.suffix == ".json" or p.is_dir()))
+            inner = count_patients(
+                sorted(p for p in path.iterdir() if (p.suffix == ".json" and not ndjson) or p.is_dir())
+            )
             if inner is None:
                 return None
             total += inner

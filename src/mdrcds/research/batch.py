@@ -180,6 +180,29 @@ def write_findings(rows: Sequence[FindingRow], out: Path, parquet: bool = True) 
     pq.write_table(table, out / "findings.parquet")
 
 
+def against_truth(findings: Sequence[FindingRow], truth: dict[str, set[str]]) -> dict[str, dict[str, int]]:
+    """Per rule, over the patients of a synthetic cohort's ground truth: planted (expected to fire),
+    fired, both, fired but not planted, planted but not fired."""
+    fired: dict[str, set[str]] = {}
+    for row in findings:
+        if row.patient in truth:
+            fired.setdefault(row.rule, set()).add(row.patient)
+    planted: dict[str, set[str]] = {}
+    for patient, rules in truth.items():
+        for rule in rules:
+            planted.setdefault(rule, set()).add(patient)
+    return {
+        rule: {
+            "planted": len(planted.get(rule, set())),
+            "fired": len(fired.get(rule, set())),
+            "both": len(planted.get(rule, set()) & fired.get(rule, set())),
+            "fired_not_planted": len(fired.get(rule, set()) - planted.get(rule, set())),
+            "planted_not_fired": len(planted.get(rule, set()) - fired.get(rule, set())),
+        }
+        for rule in sorted(set(planted) | set(fired))
+    }
+
+
 def summary(
     result: BatchResult,
     rulebook: Rulebook,
