@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -144,11 +146,47 @@ def test_the_batch_command_writes_every_output(tmp_path: Path, capsys: pytest.Ca
     assert summary["patients"] == 18 and summary["patients_with_cards"] == 4
     assert summary["rules"]["mdr1-inhibitor-with-immunotherapy"] == {
         "indicator": "info",
+        "evidence": "preclinical",
         "patients": 1,
         "rate": 1 / 18,
     }
+    # findings for analysis: keyed by source file and patient, with evidence, hook, date and card uuid
+    assert list(rows[0]) == [
+        "patient",
+        "source",
+        "rule",
+        "evidence",
+        "indicator",
+        "hook",
+        "now",
+        "card",
+        "summary",
+        "triggers",
+    ]
+    assert {(r["hook"], r["now"]) for r in rows} == {("patient-view", "2026-11-23")}
+    assert all(r["source"] and r["evidence"] and len(r["card"]) == 36 for r in rows)
     assert summary["errors"] == {"invalid-json": 1}
     assert summary["command"][1:3] == ["batch", str(export)] and summary["now"] == "2026-11-23"
     report = (out / "report.html").read_text()
     assert report.count('class="bar"') == 17
+    assert 'id="legend"' in report and "[preclinical]" in report
     assert "patient-1" in report and "<script" not in report
+
+
+def test_the_analysis_example_reads_findings_parquet(tmp_path: Path) -> None:
+    """docs/examples/firing_rates.py, the researchers' pandas example, on a real batch output."""
+    out = tmp_path / "out"
+    assert main(["synth", "--patients", "200", "--seed", "4", "--out", str(tmp_path / "cohort"), "-q"]) == 0
+    assert main(["batch", str(tmp_path / "cohort"), "--out", str(out), "--now", "2026-11-23", "-q"]) == 0
+    script = ROOT / "docs" / "examples" / "firing_rates.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(out)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    summary = json.loads((out / "summary.json").read_text())
+    fired = {rule: info["patients"] for rule, info in summary["rules"].items() if info["patients"]}
+    assert len(lines) == len(fired)
+    for line in lines:
+        rule, patients = line.split()[:2]
+        assert fired[rule] == int(patients.replace(",", ""))

@@ -26,7 +26,20 @@ from mdrcds.reading.population import PatientRecord, ReadProblem, records
 from mdrcds.reasoning.engine import Engine
 from mdrcds.service import evaluate
 
-FINDING_COLUMNS = ("patient", "rule", "indicator", "summary", "triggers")
+FINDING_COLUMNS = (
+    "patient",
+    "source",
+    "rule",
+    "evidence",
+    "indicator",
+    "hook",
+    "now",
+    "card",
+    "summary",
+    "triggers",
+)
+"""findings.csv / findings.parquet: patient, the file it was read from, rule, evidence grade, indicator,
+hook, evaluation date, card uuid, card summary and the triggering resources."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,11 @@ class FindingRow:
     indicator: str
     summary: str
     triggers: str
+    source: str = ""
+    evidence: str = ""
+    hook: str = ""
+    now: str = ""
+    card: str = ""
 
 
 @dataclass
@@ -75,7 +93,16 @@ def evaluate_record(
         sources = sorted({fact.source for match in finding.matches for fact in match.values()})
         outcome.findings.append(
             FindingRow(
-                patient, finding.rule.id, str(card["indicator"]), str(card["summary"]), ";".join(sources)
+                patient,
+                finding.rule.id,
+                str(card["indicator"]),
+                str(card["summary"]),
+                ";".join(sources),
+                source=record.source,
+                evidence=finding.rule.evidence.grade,
+                hook=evaluation.hook,
+                now=now.isoformat(),
+                card=str(card["uuid"]),
             )
         )
     return outcome
@@ -167,7 +194,7 @@ def write_findings(rows: Sequence[FindingRow], out: Path, parquet: bool = True) 
     with (out / "findings.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(FINDING_COLUMNS)
-        writer.writerows((r.patient, r.rule, r.indicator, r.summary, r.triggers) for r in rows)
+        writer.writerows(tuple(getattr(r, column) for column in FINDING_COLUMNS) for r in rows)
     if not parquet:
         return
     import pyarrow as pa
@@ -231,6 +258,7 @@ def summary(
         "rules": {
             rule.id: {
                 "indicator": rule.indicator,
+                "evidence": rule.evidence.grade,
                 "patients": per_rule.get(rule.id, 0),
                 "rate": per_rule.get(rule.id, 0) / evaluated if evaluated else 0.0,
             }

@@ -10,6 +10,15 @@ from typing import Any
 from mdrcds.research.batch import FindingRow
 
 _COLOURS = {"info": "#2b6cb0", "warning": "#c05621", "critical": "#c53030"}
+EVIDENCE_WORDS = {
+    "preclinical": "cell-line or animal studies only: a signal, never a contraindication",
+    "case-series": "small series of patients, no controlled comparison",
+    "observational": "cohort or registry associations in patients, not randomised",
+    "trial": "randomised or prospective clinical-trial data",
+    "label": "the product's regulatory label",
+    "guideline": "a clinical practice guideline",
+}
+"""What each evidence grade rests on (the report's legend; docs/clinical-safety.md for the policy)."""
 MAX_PATIENT_ROWS = 2000
 
 
@@ -27,7 +36,8 @@ def render_report(summary: dict[str, Any], rows: Sequence[FindingRow]) -> str:
         length = (width - label_width - 90) * info["rate"] / highest
         colour = _COLOURS.get(info["indicator"], "#4a5568")
         bars.append(
-            f'<text x="{label_width - 8}" y="{y + 15}" text-anchor="end">{escape(rule_id)}</text>'
+            f'<text x="{label_width - 8}" y="{y + 15}" text-anchor="end">{escape(rule_id)} '
+            f"[{escape(str(info.get('evidence', '?')))}]</text>"
             f'<rect class="bar" data-rule="{escape(rule_id)}" x="{label_width}" y="{y}" width="{length:.1f}" '
             f'height="{bar_height - 6}" fill="{colour}"><title>{escape(rule_id)}: {info["patients"]} patients'
             f"</title></rect>"
@@ -44,11 +54,16 @@ def render_report(summary: dict[str, Any], rows: Sequence[FindingRow]) -> str:
             table_rows.append(
                 f'<tr>{first}<td><span class="ind {escape(row.indicator)}">'
                 f"{escape(row.indicator)}</span></td>"
-                f"<td>{escape(row.rule)}</td><td>{escape(row.summary)}</td>"
+                f"<td>{escape(row.rule)}</td><td>{escape(row.evidence)}</td><td>{escape(row.summary)}</td>"
                 f'<td class="triggers">{escape(row.triggers.replace(";", ", "))}</td></tr>'
             )
     shown = min(len(by_patient), MAX_PATIENT_ROWS)
     errors = ", ".join(f"{escape(k)}: {v}" for k, v in summary["errors"].items()) or "none"
+    legend = "".join(
+        f'<li><span class="ind {name}">{name}</span> the card\'s indicator</li>' for name in _COLOURS
+    ) + "".join(
+        f"<li><b>[{escape(grade)}]</b> {escape(words)}</li>" for grade, words in EVIDENCE_WORDS.items()
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mdrcds batch report</title>
 <style>
@@ -59,6 +74,8 @@ svg text {{ font: 12px system-ui, sans-serif; }} .triggers {{ color: #4a5568; fo
 .ind {{ color: white; border-radius: 3px; padding: 0 .35rem; }} .info {{ background: #2b6cb0; }}
 .warning {{ background: #c05621; }} .critical {{ background: #c53030; }} dl {{ display: grid;
 grid-template-columns: max-content auto; gap: .1rem 1rem; }} dt {{ font-weight: 600; }}
+.legend {{ list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: .2rem 1.2rem;
+font-size: 12px; }}
 </style></head><body>
 <h1>mdrcds batch report</h1>
 <dl>
@@ -70,10 +87,14 @@ grid-template-columns: max-content auto; gap: .1rem 1rem; }} dt {{ font-weight: 
 <dt>Command</dt><dd><code>{escape(" ".join(summary["command"]))}</code></dd>
 </dl>
 <h2>Rule firing rates (share of evaluated patients)</h2>
+<ul id="legend" class="legend">{legend}</ul>
+<p>A rate is how often a rule made a card, not a prevalence of harm: read it with the rule's evidence
+grade (in brackets after its id).</p>
 <svg id="rates" role="img" aria-label="Rule firing rates" width="{width}" height="{chart_height}"
  xmlns="http://www.w3.org/2000/svg">{"".join(bars)}</svg>
 <h2>Patients with cards ({shown:,} of {len(by_patient):,} shown)</h2>
-<table><thead><tr><th>Patient</th><th>Indicator</th><th>Rule</th><th>Summary</th><th>Triggered by</th></tr>
+<table><thead><tr><th>Patient</th><th>Indicator</th><th>Rule</th><th>Evidence</th><th>Summary</th>
+<th>Triggered by</th></tr>
 </thead><tbody>
 {"".join(table_rows)}
 </tbody></table>

@@ -21,25 +21,26 @@ from mdrcds.knowledge.rulebook import Rulebook, load_rulebook
 from mdrcds.reading.fhir import patient_of_raw
 from mdrcds.reading.population import NDJSON_NAME, READ_TYPES, ReadProblem, bundle_of
 from mdrcds.reasoning.engine import Engine
-from mdrcds.research.batch import BatchResult, FindingRow, PatientOutcome, evaluate_record
+from mdrcds.research.batch import FINDING_COLUMNS, BatchResult, FindingRow, PatientOutcome, evaluate_record
 
 _OUTPUT_SCHEMA = (
-    "patient string, source string, rule string, indicator string, summary string, triggers string, "
-    "error_kind string, error string"
+    "patient string, source string, rule string, evidence string, indicator string, hook string, "
+    "now string, card string, summary string, triggers string, error_kind string, error string"
 )
 _EXECUTOR: dict[Any, tuple[Rulebook, Engine]] = {}
 
 
-def ndjson_files(inputs: Sequence[Path]) -> list[str]:
-    """The NDJSON files of rule-relevant resource types under `inputs`."""
-    files: list[Path] = []
+def ndjson_files(inputs: Sequence[Path]) -> dict[str, str]:
+    """The NDJSON files of rule-relevant resource types under `inputs`: absolute path -> the path as
+    the local runner names it (the patient's `source`)."""
+    files: dict[str, str] = {}
     for path in inputs:
         candidates = sorted(path.glob("*.ndjson")) if path.is_dir() else [path]
         for file in candidates:
             match = NDJSON_NAME.match(file.name)
             if match and match.group(1) in READ_TYPES:
-                files.append(file)
-    return [str(f.resolve()) for f in files]
+                files[str(file.resolve())] = str(file)
+    return files
 
 
 def _tag(batches: Iterator[Any]) -> Iterator[Any]:
@@ -48,6 +49,7 @@ def _tag(batches: Iterator[Any]) -> Iterator[Any]:
 
     for frame in batches:
         values = [str(line) for line in frame["value"]]
+        sources = [str(name) for name in frame["file"]]
         patients: list[str | None] = []
         problems: list[str | None] = []
         for line in values:
@@ -59,10 +61,12 @@ def _tag(batches: Iterator[Any]) -> Iterator[Any]:
                 problems.append("invalid-json")
             patients.append(patient)
         # Plain Python strings: Spark may hand over Arrow-backed columns that it cannot take back.
-        yield pd.DataFrame({"value": values, "patient": patients, "problem": problems}, dtype=object)
+        yield pd.DataFrame(
+            {"value": values, "patient": patients, "problem": problems, "file": sources}, dtype=object
+        )
 
 
-def _evaluator(rules_dir: str | None, now: date, hook: str) -> Any:
+def _evaluator(rules_dir: str | None, now: date, hook: str, names: dict[str, str]) -> Any:
     def evaluate_partition(batches: Iterator[Any]) -> Iterator[Any]:
 
         from mdrcds.reading.population import PatientRecord
@@ -73,29 +77,36 @@ def _evaluator(rules_dir: str | None, now: date, hook: str) -> Any:
             _EXECUTOR[key] = (rulebook, Engine(rulebook))
         rulebook, engine = _EXECUTOR[key]
 
-        def rows(patient: str, lines: list[str]) -> list[dict[str, Any]]:
-            record = PatientRecord(patient, "spark", bundle_of([line.encode() for line in lines]))
+        def rows(patient: str, lines: list[str], files: set[str]) -> list[dict[str, Any]]:
+            # as the local runner: the first file, in file order, that holds a line of the patient
+            first = min(files)
+            absolute = first.removeprefix("file://")
+            record = PatientRecord(
+                patient, names.get(absolute, absolute), bundle_of([line.encode() for line in lines])
+            )
             outcome = evaluate_record(record, rulebook, engine, now, hook)
             base = {"patient": outcome.patient, "source": record.source}
             if outcome.error_kind:
                 return [base | {"error_kind": outcome.error_kind, "error": outcome.error}]
-            found = [base | vars(row) for row in outcome.findings]
+            found = [vars(row) | base for row in outcome.findings]
             return found or [base]  # a row per patient, so patients without cards are counted
 
         current: str | None = None
         lines: list[str] = []
+        files: set[str] = set()
         for frame in batches:
             out: list[dict[str, Any]] = []
-            for patient, line in zip(frame["patient"], frame["value"], strict=True):
+            for patient, line, file in zip(frame["patient"], frame["value"], frame["file"], strict=True):
                 if patient != current and lines:
-                    out += rows(str(current), lines)
-                    lines = []
+                    out += rows(str(current), lines, files)
+                    lines, files = [], set()
                 current = patient
                 lines.append(line)
+                files.add(str(file))
             if out:
                 yield frame_of(out)
         if lines:
-            yield frame_of(rows(str(current), lines))
+            yield frame_of(rows(str(current), lines, files))
 
     def frame_of(out: list[dict[str, Any]]) -> Any:
         import pandas as pd
@@ -108,7 +119,10 @@ def _evaluator(rules_dir: str | None, now: date, hook: str) -> Any:
     return evaluate_partition
 
 
-_COLUMNS = ["patient", "source", "rule", "indicator", "summary", "triggers", "error_kind", "error"]
+_COLUMNS = [
+    *("patient", "source", "rule", "evidence", "indicator", "hook", "now", "card", "summary", "triggers"),
+    *("error_kind", "error"),
+]
 
 
 def run_spark(
@@ -148,8 +162,12 @@ def run_spark(
         .getOrCreate()
     )
     try:
-        lines = spark.read.text(files).where(F.length(F.trim("value")) > 0)
-        tagged = lines.mapInPandas(_tag, "value string, patient string, problem string").cache()
+        lines = (
+            spark.read.text(sorted(files))
+            .where(F.length(F.trim("value")) > 0)
+            .withColumn("file", F.input_file_name())
+        )
+        tagged = lines.mapInPandas(_tag, "value string, patient string, problem string, file string").cache()
         problems = [
             ReadProblem("spark", row.problem, "line skipped")
             for row in tagged.where(F.col("problem").isNotNull()).select("problem").collect()
@@ -158,17 +176,32 @@ def run_spark(
             tagged.where(F.col("patient").isNotNull())
             .repartition(partitions or 8, "patient")
             .sortWithinPartitions("patient")
-            .mapInPandas(_evaluator(str(rules_dir) if rules_dir else None, now, hook), _OUTPUT_SCHEMA)
+            .mapInPandas(_evaluator(str(rules_dir) if rules_dir else None, now, hook, files), _OUTPUT_SCHEMA)
             .cache()
         )
-        evaluated.where(F.col("rule").isNotNull()).select(
-            "patient", "rule", "indicator", "summary", "triggers"
-        ).write.mode("overwrite").parquet(str(out / "findings.parquet"))
+        evaluated.where(F.col("rule").isNotNull()).select(*FINDING_COLUMNS).write.mode("overwrite").parquet(
+            str(out / "findings.parquet")
+        )
         collected = evaluated.collect()
     finally:
         spark.stop()
     findings = sorted(
-        (FindingRow(r.patient, r.rule, r.indicator, r.summary, r.triggers) for r in collected if r.rule),
+        (
+            FindingRow(
+                r.patient,
+                r.rule,
+                r.indicator,
+                r.summary,
+                r.triggers,
+                source=r.source,
+                evidence=r.evidence,
+                hook=r.hook,
+                now=r.now,
+                card=r.card,
+            )
+            for r in collected
+            if r.rule
+        ),
         key=lambda row: (row.patient, row.rule),
     )
     failed = [
