@@ -374,3 +374,21 @@ def test_a_form_posted_through_dns_rebinding_is_refused(open_pages: str) -> None
     own = {"Origin": f"http://127.0.0.1:{port}"}
     answer = httpx.post(f"{open_pages}/pages/review", data={"sample": "x"}, headers=own, timeout=30)
     assert answer.status_code != 403
+
+
+def test_card_review_uses_the_sample_date_and_says_why_per_rule(open_pages: str) -> None:
+    """A sample is evaluated at its own date when the date field is left empty (examples do not age),
+    and the page explains, per rule, why it fired or not."""
+    sample = "exposure-pembrolizumab-given-12-days-ago-verapamil-order-select"
+    with httpx.Client(base_url=open_pages, timeout=30) as client:
+        page = client.post("/pages/review", data={"sample": sample, "hook": "order-select", "now": ""})
+        assert page.status_code == 200
+        assert "order-select at 2026-11-23" in page.text
+        assert 'data-rule="mdr1-inhibitor-with-immunotherapy"' in page.text
+        assert "MDR1 (P-glycoprotein) inhibitor with immunotherapy: fired" in page.text
+        later = client.post(
+            "/pages/review", data={"sample": sample, "hook": "order-select", "now": "2027-03-01"}
+        )
+        assert "order-select at 2027-03-01" in later.text
+        assert "MDR1 (P-glycoprotein) inhibitor with immunotherapy: did not fire" in later.text
+        assert "not current on 2027-03-01" in later.text

@@ -93,7 +93,9 @@ def explain(rule: Rule, evaluation: Evaluation, rulebook: Rulebook, now: date) -
         notes.append(f"no rule was evaluated: {evaluation.withheld}")
     if evaluation.hook not in rule.hooks:
         notes.append(f"the rule runs on {', '.join(rule.hooks)}, not on {evaluation.hook}")
-    if not fired_cards and all(report.matched for report in reports):
+    if rule.id in evaluation.silent_rule_ids:
+        notes.append("a silent rule: it matched here; silent rules are evaluated and audited, never shown")
+    elif not fired_cards and all(report.matched for report in reports):
         notes += _after_patterns(rule, reports, evaluation.hook)
     return Explanation(
         rule, bool(fired_cards), str(fired_cards[0]["summary"]) if fired_cards else None, reports, notes

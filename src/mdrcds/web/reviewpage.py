@@ -27,7 +27,9 @@ from mdrcds.knowledge.rulebook import OVERRIDE_REASON_SYSTEM
 from mdrcds.reading.fhir import HOOKS, FhirInput, read_bytes
 from mdrcds.reading.hookrequest import RequestError
 from mdrcds.reading.population import ReadProblem, ndjson_records
+from mdrcds.research.explain import explain
 from mdrcds.research.testcases import stated_now
+from mdrcds.service import Evaluation
 from mdrcds.store.issued import NotIssued
 from mdrcds.web.callstate import CallState
 from mdrcds.web.cardview import cards_html
@@ -166,10 +168,12 @@ async def _evaluate(service: Service, chosen: ReviewInput, fhir_input: FhirInput
     started = time.perf_counter()
     resources_read = len(fhir_input.resources)
     status, error = 200, None
+    why = ""
     try:
         evaluation = await service.engine_thread.run(lambda: service.evaluate(fhir_input, state, chosen.now))
         state.cards, state.silent = evaluation.cards, evaluation.silent_rule_ids
         state.patient = state.patient or evaluation.patient_id
+        why = _why_html(service, evaluation, chosen.now)
     except InputFormatError as exc:
         status, error = 400, _first_line(exc)
     except (InputError, EngineError) as exc:
@@ -195,8 +199,28 @@ async def _evaluate(service: Service, chosen: ReviewInput, fhir_input: FhirInput
         + escape(orjson.dumps(response, option=orjson.OPT_INDENT_2).decode()[:SHOWN_JSON_CHARACTERS])
         + "</pre></section></div>"
     )
+    body.append(why)
     # An input the service answers with an error is a 4xx here too, with the page that says why.
     return html_response(page("Card review", "\n".join(body), user=user, active="/pages/review"), status)
+
+
+def _why_html(service: Service, evaluation: Evaluation, now: date) -> str:
+    """ "Why / why not" per rule of this hook: each pattern's matched facts, or its nearest miss and the
+    failed conditions (mdrcds.research.explain, the same view as `mdrcds explain`)."""
+    parts = ['<section id="why"><h2>Why / why not, per rule</h2>']
+    for rule in service.rulebook.rules:
+        if evaluation.hook not in rule.hooks or rule.status == "retired":
+            continue
+        if rule.mode == "research" and not service.settings.research_rules:
+            continue
+        explanation = explain(rule, evaluation, service.rulebook, now)
+        verdict = "fired" if explanation.fired else "did not fire"
+        parts.append(
+            f'<details data-rule="{attr(rule.id)}"><summary>{escape(rule.title)}: {verdict}</summary>'
+            f"<pre>{escape(explanation.text())}</pre></details>"
+        )
+    parts.append("</section>")
+    return "".join(parts)
 
 
 async def send_feedback(service: Service, request: Request, user: str) -> Response:
