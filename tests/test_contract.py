@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -43,3 +44,21 @@ def test_examples_are_the_golden_requests_and_their_responses(rulebook: Rulebook
         ).response()
         assert (API / "examples" / f"{service_id}.response.json").read_text() == dumps(response), STALE
         assert json.loads(request)["hook"] == service_id.removeprefix("mdrcds-")
+
+
+def test_discovery_names_exactly_the_accepted_algorithms() -> None:
+    from mdrcds.web.auth import ALGORITHMS
+    from mdrcds.web.discovery import discovery_document
+
+    for service in discovery_document()["services"]:
+        text = service["usageRequirements"]
+        named = set(re.findall(r"\b(?:ES|RS|PS|HS)\d{3}\b", text))
+        assert named == set(ALGORITHMS), text
+
+
+def test_every_card_link_is_https() -> None:
+    from mdrcds.knowledge.rulebook import load_rulebook
+
+    rulebook = load_rulebook()
+    links = [link.url for citation in rulebook.citations.values() for link in citation.links()]
+    assert links and all(url.startswith("https://") for url in links)

@@ -167,3 +167,19 @@ def test_token_replay_is_caught_in_memory_while_the_database_is_down(tmp_path: P
         assert ledger.claim("iss", "jti-2", expires)
     finally:
         store.dispose()
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "words"),
+    [
+        ("2026-11-23T10:00:00", "has no time zone: add Z (UTC) or an offset"),
+        ("2026-11-23", "must be an instant with a date, a time and a time zone"),
+        (1764000000, "must be a string"),
+    ],
+)
+def test_feedback_timestamp_errors_say_what_is_wrong(timestamp: object, words: str) -> None:
+    item = {"card": "c1", "outcome": "overridden", "outcomeTimestamp": timestamp}
+    with pytest.raises(RequestError) as caught:
+        parse_feedback({"feedback": [item]}, "svc")
+    assert caught.value.field == "feedback[0].outcomeTimestamp"
+    assert words in str(caught.value) and "required" not in str(caught.value)

@@ -78,8 +78,10 @@ class Citation(BaseModel):
             links.append(Link(f"PubMed {self.pmid}", f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"))
         if self.doi:
             links.append(Link(f"doi:{self.doi}", f"https://doi.org/{self.doi}"))
-        if self.url and all(link.url != self.url for link in links):
-            links.append(Link(self.title if len(self.title) <= 60 else self.title[:57] + "...", self.url))
+        # Links are https: an http:// citation URL (an HL7 canonical URL, say) is linked over https.
+        url = "https://" + self.url.removeprefix("http://") if self.url else None
+        if url and all(link.url != url for link in links):
+            links.append(Link(self.title if len(self.title) <= 60 else self.title[:57] + "...", url))
         return links
 
     def primary_url(self) -> str | None:

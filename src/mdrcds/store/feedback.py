@@ -41,8 +41,20 @@ def _item(item: Any, where: str, service: str) -> FeedbackItem:
     if outcome not in ("accepted", "overridden"):
         raise RequestError(f"{where}.outcome", "must be 'accepted' or 'overridden'")
     timestamp = item.get("outcomeTimestamp")
-    if not isinstance(timestamp, str) or not _INSTANT.match(timestamp):
+    if timestamp is None:
         raise RequestError(f"{where}.outcomeTimestamp", "required (an instant such as 2026-11-23T10:00:00Z)")
+    if not isinstance(timestamp, str):
+        raise RequestError(
+            f"{where}.outcomeTimestamp", "must be a string (an instant such as 2026-11-23T10:00:00Z)"
+        )
+    if not _INSTANT.match(timestamp):
+        has_time = bool(re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?$", timestamp))
+        problem = (
+            "has no time zone: add Z (UTC) or an offset such as +01:00"
+            if has_time
+            else "must be an instant with a date, a time and a time zone, such as 2026-11-23T10:00:00Z"
+        )
+        raise RequestError(f"{where}.outcomeTimestamp", f"{problem} (got {timestamp[:40]!r})")
     try:
         when = datetime.fromisoformat(timestamp)
     except ValueError:

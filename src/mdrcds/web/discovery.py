@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mdrcds.reading.prefetch import PREFETCH_TEMPLATES
+from mdrcds.web.auth import ALGORITHMS
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ SERVICES: Mapping[str, CdsService] = {
 
 USAGE_REQUIREMENTS = (
     "Send the prefetch keys, or fhirServer with fhirAuthorization so the service can fetch them; "
-    "R4 resources. Calls are authenticated with a signed JWT (ES384/RS384)."
+    f"R4 resources. Calls are authenticated with a signed JWT ({', '.join(ALGORITHMS[:-1])} or "
+    f"{ALGORITHMS[-1]})."
 )
 
 
