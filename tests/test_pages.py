@@ -392,3 +392,23 @@ def test_card_review_uses_the_sample_date_and_says_why_per_rule(open_pages: str)
         assert "order-select at 2027-03-01" in later.text
         assert "MDR1 (P-glycoprotein) inhibitor with immunotherapy: did not fire" in later.text
         assert "not current on 2027-03-01" in later.text
+
+
+def test_rule_pages_link_golden_cases_to_card_review_and_show_evidence_badges(open_pages: str) -> None:
+    with httpx.Client(base_url=open_pages, timeout=30) as client:
+        catalogue = client.get("/pages/rules").text
+        assert 'class="evidence preclinical"' in catalogue and "Evidence grades" in catalogue
+        rule = client.get("/pages/rules/mdr1-inhibitor-with-immunotherapy").text
+        assert 'class="evidence preclinical"' in rule
+        assert 'href="/pages/review?sample=mdr1-pembrolizumab-verapamil-order-select"' in rule
+        assert "should fire" in rule and "should not fire" in rule
+        form = client.get("/pages/review?sample=steroid-dexamethasone-nivolumab-order-sign").text
+        assert '<option value="steroid-dexamethasone-nivolumab-order-sign" selected>' in form
+        assert "<option selected>order-sign</option>" in form  # the selector follows the sample's request
+        assert "mdr1-r5-codeablereference" not in form  # the service reads R4: R5 samples are not offered
+        review = client.post(
+            "/pages/review",
+            data={"sample": "mdr1-pembrolizumab-verapamil-order-select", "hook": "patient-view"},
+        )
+        assert "<option selected>order-select</option>" in review.text  # the hook that was used
+        assert 'class="evidence preclinical"' in review.text

@@ -16,7 +16,7 @@ from typing import Any
 from mdrcds.cards.inline import inline_markdown, one_line
 from mdrcds.facts import Fact
 from mdrcds.knowledge.rulebook import OVERRIDE_REASON_SYSTEM, Rulebook
-from mdrcds.knowledge.ruleschema import TextVariant
+from mdrcds.knowledge.ruleschema import EVIDENCE_WORDS, TextVariant
 from mdrcds.reasoning.findings import Finding
 
 Card = dict[str, Any]
@@ -176,7 +176,11 @@ def _detail(finding: Finding, references: list[str], context: list[str]) -> str:
         return render(template, finding, markdown=True)
 
     card = rule.card
+    grade = rule.evidence.grade
     lines = [
+        # first, for EHRs that show only the start of the detail: how strong the evidence is, in words
+        f"**{grade.capitalize()} evidence:** {EVIDENCE_WORDS[grade]}.",
+        "",
         f"**Consequence.** {text(_chosen(card.consequence, card.consequence_variants, finding))}",
         "",
         f"**Mechanism.** {text(rule.card.mechanism)}",

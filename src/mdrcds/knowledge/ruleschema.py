@@ -72,6 +72,15 @@ Pattern = dict[str, Constraint]
 Hook = Literal["patient-view", "order-select", "order-sign"]
 Indicator = Literal["info", "warning", "critical"]
 EvidenceGrade = Literal["preclinical", "case-series", "observational", "trial", "label", "guideline"]
+EVIDENCE_WORDS: Mapping[str, str] = {
+    "preclinical": "cell-line or animal studies only: a signal, never a contraindication",
+    "case-series": "small series of patients, no controlled comparison",
+    "observational": "associations in patient cohorts or registries, not randomised",
+    "trial": "randomised or prospective clinical-trial data",
+    "label": "the product's regulatory label",
+    "guideline": "a clinical practice guideline",
+}
+"""What each evidence grade rests on, in words: the card's first line, the pages' legend, the report."""
 Action = Literal["no-change", "monitor", "adjust-dose", "consider-alternative", "avoid"]
 """What the card recommends; a card may offer to remove an order only when it recommends a change
 (`consider-alternative` or `avoid`)."""

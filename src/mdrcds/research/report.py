@@ -7,18 +7,11 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+from mdrcds.knowledge.ruleschema import EVIDENCE_WORDS
 from mdrcds.research.batch import FindingRow
 
 _COLOURS = {"info": "#2b6cb0", "warning": "#c05621", "critical": "#c53030"}
-EVIDENCE_WORDS = {
-    "preclinical": "cell-line or animal studies only: a signal, never a contraindication",
-    "case-series": "small series of patients, no controlled comparison",
-    "observational": "cohort or registry associations in patients, not randomised",
-    "trial": "randomised or prospective clinical-trial data",
-    "label": "the product's regulatory label",
-    "guideline": "a clinical practice guideline",
-}
-"""What each evidence grade rests on (the report's legend; docs/clinical-safety.md for the policy)."""
+
 MAX_PATIENT_ROWS = 2000
 
 

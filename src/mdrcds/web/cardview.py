@@ -4,11 +4,11 @@ as buttons, and a dismiss form that sends a feedback item with a coded override 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from mdrcds.knowledge.ruleschema import INDICATOR_RANK
+from mdrcds.knowledge.ruleschema import EVIDENCE_WORDS, INDICATOR_RANK
 from mdrcds.web.html import attr, markdown
 
 
@@ -17,14 +17,31 @@ def sorted_cards(cards: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(cards, key=lambda card: INDICATOR_RANK.get(str(card.get("indicator")), 3))
 
 
-def cards_html(cards: Sequence[dict[str, Any]], service_id: str | None) -> str:
-    """Every card; with `service_id`, each gets accept and dismiss forms that post feedback."""
+def cards_html(
+    cards: Sequence[dict[str, Any]], service_id: str | None, grades: Mapping[str, str] | None = None
+) -> str:
+    """Every card; with `service_id`, each gets accept and dismiss forms that post feedback; with
+    `grades` (rule id -> evidence grade), an evidence badge beside the indicator."""
     if not cards:
         return '<p class="panel">No cards: no rule fired for this input.</p>'
-    return "\n".join(card_html(card, service_id) for card in sorted_cards(cards))
+    return "\n".join(card_html(card, service_id, grades or {}) for card in sorted_cards(cards))
 
 
-def card_html(card: dict[str, Any], service_id: str | None) -> str:
+def evidence_badge(grade: str) -> str:
+    """The evidence grade as a badge, its meaning in the tooltip (the legend says it in full)."""
+    words = EVIDENCE_WORDS.get(grade, "")
+    return f'<span class="evidence {attr(grade)}" title="{attr(words)}">{escape(grade)} evidence</span>'
+
+
+def evidence_legend() -> str:
+    """What each evidence grade rests on, for the pages that show the badges."""
+    items = "".join(
+        f"<li>{evidence_badge(grade)} {escape(words)}</li>" for grade, words in EVIDENCE_WORDS.items()
+    )
+    return f'<details class="legend"><summary>Evidence grades</summary><ul>{items}</ul></details>'
+
+
+def card_html(card: dict[str, Any], service_id: str | None, grades: Mapping[str, str] | None = None) -> str:
     indicator = str(card.get("indicator", "info"))
     source = card.get("source") or {}
     topic = source.get("topic") or {}
@@ -42,7 +59,12 @@ def card_html(card: dict[str, Any], service_id: str | None) -> str:
         f'<article class="card {attr(indicator)}" data-rule="{attr(topic.get("code", ""))}" '
         f'data-uuid="{attr(card.get("uuid", ""))}">',
         f'<h3><span class="ind {attr(indicator)}">{escape(indicator)}</span> '
-        f"{escape(str(card.get('summary', '')))}</h3>",
+        + (
+            evidence_badge(grades[str(topic.get("code"))]) + " "
+            if grades and topic.get("code") in grades
+            else ""
+        )
+        + f"{escape(str(card.get('summary', '')))}</h3>",
         f'<div class="source">Source: {label}{rule}</div>',
         f'<div class="detail">{markdown(str(card.get("detail", "")))}</div>',
     ]

@@ -118,6 +118,11 @@ button.secondary { background: #4a5568; }
 .ind.critical { background: #c53030; } .ind.warning { background: #c05621; }
 .ind.info { background: #2b6cb0; } .ind.silent { background: #718096; }
 .ind.retired { background: #a0aec0; } .ind.active { background: #2f855a; }
+.evidence { border: 1px solid #4a5568; color: #2d3748; border-radius: 3px; padding: 0 .35rem; font-size: 12px;
+  font-weight: 600; white-space: nowrap; background: #fff; }
+.evidence.preclinical { border-style: dashed; } .evidence.label, .evidence.guideline, .evidence.trial {
+  border-width: 2px; }
+details.legend ul { list-style: none; padding-left: 0; } details.legend li { margin: .2rem 0; }
 .source { color: #4a5568; font-size: 13px; }
 .detail { font-size: 14px; overflow-wrap: anywhere; } .detail p { margin: .4rem 0; }
 .card, td { overflow-wrap: anywhere; }

@@ -13,6 +13,7 @@ from functools import lru_cache
 from html import escape
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -22,6 +23,7 @@ from mdrcds.knowledge.ruledocs import rule_page
 from mdrcds.store.database import StoreUnavailable
 from mdrcds.store.governance import Period, figures
 from mdrcds.web import reviewpage, testingpage
+from mdrcds.web.cardview import evidence_badge, evidence_legend
 from mdrcds.web.cdsservice import Service
 from mdrcds.web.governanceview import PERIODS, governance_html
 from mdrcds.web.html import STYLESHEET, attr, markdown, notice, page
@@ -110,7 +112,7 @@ def catalogue_index(service: Service) -> str:
         f'<tr data-rule="{attr(rule.id)}"><td><a href="/pages/rules/{attr(rule.id)}">{escape(rule.title)}</a>'
         f"<br><code>{escape(rule.id)}</code></td><td>{escape(rule.category)}</td>"
         f'<td><span class="ind {attr(rule.indicator)}">{escape(rule.indicator)}</span></td>'
-        f"<td>{escape(rule.evidence.grade)}</td><td>{escape(', '.join(rule.hooks))}</td>"
+        f"<td>{evidence_badge(rule.evidence.grade)}</td><td>{escape(', '.join(rule.hooks))}</td>"
         f'<td><span class="ind {attr(rule.status)}">{escape(rule.status)}</span></td>'
         f"<td>{escape(rule.mode)}</td></tr>"
         for rule in sorted(service.rulebook.rules, key=lambda r: (r.category, r.id))
@@ -118,7 +120,8 @@ def catalogue_index(service: Service) -> str:
     return (
         f'<p class="muted">{escape(service.rulebook.meta.name)} {escape(service.rulebook.version)}; '
         "generated from the same rule files as <code>mdrcds rules docs</code>.</p>"
-        '<div class="scroll"><table id="catalogue"><thead><tr><th>rule</th><th>category</th>'
+        + evidence_legend()
+        + '<div class="scroll"><table id="catalogue"><thead><tr><th>rule</th><th>category</th>'
         "<th>indicator</th><th>evidence</th><th>hooks</th><th>status</th><th>mode</th></tr></thead>"
         f"<tbody>{rows}</tbody></table></div>"
     )
@@ -134,11 +137,18 @@ def rule_html(service: Service, rule_id: str) -> str | None:
     text = "\n".join(line for line in lines if not line.startswith(("<!--", f"# {rule.title}")))
     cases = golden_cases_by_rule(service.settings.samples_dir).get(rule.id, [])
     listed = "".join(
-        f"<li><code>{escape(name)}</code>: {'fires' if fires else 'must not fire'}</li>"
+        f'<li><a href="/pages/review?sample={attr(quote(name))}"><code>{escape(name)}</code></a>: '
+        f"{'should fire' if fires else 'should not fire'}</li>"
         for name, fires in cases
     )
-    return f'<div class="rule-doc">{markdown(text)}</div><h2>Golden cases ({len(cases)})</h2>' + (
-        f'<ul id="golden-cases">{listed}</ul>' if listed else "<p>No golden case names this rule.</p>"
+    badges = (
+        f'<p><span class="ind {attr(rule.indicator)}">{escape(rule.indicator)}</span> '
+        f"{evidence_badge(rule.evidence.grade)}</p>"
+    )
+    return (
+        badges
+        + f'<div class="rule-doc">{markdown(text)}</div><h2>Golden cases ({len(cases)})</h2>'
+        + (f'<ul id="golden-cases">{listed}</ul>' if listed else "<p>No golden case names this rule.</p>")
     )
 
 
@@ -204,7 +214,8 @@ def build_router() -> APIRouter:
 
     @router.get("/review")
     async def review(request: Request) -> Response:
-        return await _as_user(request, reviewpage.show_form)
+        sample = request.query_params.get("sample")
+        return await _as_user(request, lambda s, u: reviewpage.show_form(s, u, sample))
 
     @router.post("/review")
     async def review_post(request: Request) -> Response:

@@ -12,7 +12,7 @@ import io
 import itertools
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from html import escape
 from pathlib import Path
@@ -32,7 +32,7 @@ from mdrcds.research.testcases import stated_now
 from mdrcds.service import Evaluation
 from mdrcds.store.issued import NotIssued
 from mdrcds.web.callstate import CallState
-from mdrcds.web.cardview import cards_html
+from mdrcds.web.cardview import cards_html, evidence_legend
 from mdrcds.web.discovery import SERVICES
 from mdrcds.web.html import attr, notice, page
 from mdrcds.web.pagehttp import (
@@ -62,20 +62,32 @@ class ReviewInput:
 
 
 def samples(directory: Path | None) -> list[str]:
-    """Golden case names (directories holding a request.json), sorted."""
+    """Golden case names (directories holding a request.json), sorted; not the R5 ones, since the
+    service reads FHIR R4."""
     if directory is None or not directory.is_dir():
         return []
-    return sorted(p.name for p in directory.iterdir() if (p / "request.json").is_file())
+    return sorted(
+        p.name
+        for p in directory.iterdir()
+        if (p / "request.json").is_file() and not _is_r5(p / "expected.json")
+    )
 
 
-def review_form(service: Service, chosen: ReviewInput | None = None) -> str:
+def _is_r5(expected: Path) -> bool:
+    try:
+        return bool(orjson.loads(expected.read_bytes()).get("fhir_version") == "R5")
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return False
+
+
+def review_form(service: Service, chosen: ReviewInput | None = None, preselect: str | None = None) -> str:
     names = samples(service.settings.samples_dir)
-    default = "mdr1-pembrolizumab-verapamil-order-select"
+    default = preselect if preselect in names else "mdr1-pembrolizumab-verapamil-order-select"
     selected = chosen.label if chosen and chosen.label in names else default
     options = '<option value="">(none: use the text or file below)</option>' + "".join(
         f'<option value="{attr(n)}"{" selected" if n == selected else ""}>{escape(n)}</option>' for n in names
     )
-    hook = chosen.hook if chosen else "order-select"
+    hook = chosen.hook if chosen else _sample_hook(service, selected) or "order-select"
     hooks = "".join(f"<option{' selected' if h == hook else ''}>{h}</option>" for h in HOOKS)
     # empty: a sample is evaluated at its own date (examples do not age), anything else today
     now = chosen.now.isoformat() if chosen else ""
@@ -94,8 +106,20 @@ def review_form(service: Service, chosen: ReviewInput | None = None) -> str:
     )
 
 
-async def show_form(service: Service, user: str) -> Response:
-    body = review_form(service) + '<p class="muted">Pick a sample and press Evaluate.</p>'
+def _sample_hook(service: Service, name: str) -> str | None:
+    """The hook a sample's request names, so that the selector follows the request."""
+    if service.settings.samples_dir is None:
+        return None
+    try:
+        hook = orjson.loads((service.settings.samples_dir / name / "request.json").read_bytes()).get("hook")
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return None
+    return hook if hook in HOOKS else None
+
+
+async def show_form(service: Service, user: str, sample: str | None = None) -> Response:
+    """GET /pages/review (?sample=NAME preselects a golden case, as the rule pages link it)."""
+    body = review_form(service, preselect=sample) + '<p class="muted">Pick a sample and press Evaluate.</p>'
     return html_response(page("Card review", body, user=user, active="/pages/review"))
 
 
@@ -181,7 +205,8 @@ async def _evaluate(service: Service, chosen: ReviewInput, fhir_input: FhirInput
     service.audit.record(service.invocation(cds, state, status, started))
     cards = state.cards
     response = {"cards": cards}
-    body = [review_form(service, chosen)]
+    # the form shows the hook that was used (a request names its own)
+    body = [review_form(service, replace(chosen, hook=fhir_input.hook))]
     body += [notice(note, "ok") for note in notes]
     if error:
         body.append(notice(f"This input cannot be evaluated: {error}"))
@@ -192,7 +217,8 @@ async def _evaluate(service: Service, chosen: ReviewInput, fhir_input: FhirInput
     )
     body.append(
         '<div class="split"><section id="cards"><h2>Cards</h2>'
-        + cards_html(cards, cds.id)
+        + evidence_legend()
+        + cards_html(cards, cds.id, {rule.id: rule.evidence.grade for rule in service.rulebook.rules})
         + '</section><section><h2>Request</h2><pre id="request-json">'
         + escape(_pretty(chosen.data))
         + '</pre><h2>Response</h2><pre id="response-json">'
