@@ -412,3 +412,15 @@ def test_rule_pages_link_golden_cases_to_card_review_and_show_evidence_badges(op
         )
         assert "<option selected>order-select</option>" in review.text  # the hook that was used
         assert 'class="evidence preclinical"' in review.text
+
+
+def test_governance_csv_neutralises_formulas_from_ehr_text() -> None:
+    from datetime import date
+
+    from mdrcds.store.governance import Period, RuleFigures
+    from mdrcds.web.governanceview import governance_csv
+
+    figure = RuleFigures("r", '=HYPERLINK("x")', "active", "info", "preclinical", shown=1, overridden=1)
+    figure.reasons["@SUM(A1)"] += 1
+    text = governance_csv([figure], Period(date(2026, 11, 1), date(2026, 12, 1)))
+    assert "'=HYPERLINK" in text and "'@SUM(A1) (1)" in text

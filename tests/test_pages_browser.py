@@ -8,6 +8,8 @@ work at a phone's width. Every page is screenshotted to artifacts/screenshots/ (
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 from collections.abc import Iterator
@@ -99,11 +101,23 @@ def test_a_card_overridden_on_review_is_counted_on_the_governance_page(
         row = page.locator(f'#governance tr[data-rule="{MDR1_RULE}"]')
         expect(row.locator(".shown")).to_have_text("1")
         expect(row.locator(".overridden")).to_have_text("1")
-        expect(row.locator(".rate")).to_have_text("100%")
+        expect(row.locator(".rate")).to_have_text("1 of 1 cards with feedback (100%)")
         expect(row.locator(".reasons")).to_contain_text("Recipient assessment of risk/benefit ratio (1)")
+        expect(row.locator(".evidence")).to_have_text("preclinical evidence")
         expect(page.locator("#override-chart rect.bar")).to_have_count(1)
         shot(page, "governance")
         page.close()
+        exported = httpx.get(f"{base}/pages/governance.csv?days=30", timeout=30)
+        assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+        assert "attachment" in exported.headers["content-disposition"]
+        rows = list(csv.DictReader(io.StringIO(exported.text)))
+        [mdr1] = [r for r in rows if r["rule"] == MDR1_RULE]
+        assert (mdr1["evidence"], mdr1["cards_shown"], mdr1["overridden"], mdr1["cards_with_feedback"]) == (
+            "preclinical",
+            "1",
+            "1",
+            "1",
+        )
 
 
 def test_a_silent_rule_fires_in_the_audit_and_never_in_a_response(
@@ -125,7 +139,7 @@ def test_a_silent_rule_fires_in_the_audit_and_never_in_a_response(
         page = browser.new_page()
         page.goto(f"{base}/pages/governance?rule={PPI_RULE}")
         row = page.locator(f'#governance tr[data-rule="{PPI_RULE}"]')
-        expect(row.locator(".ind")).to_have_text("silent")
+        expect(row.locator(".ind").first).to_have_text("silent")
         expect(row.locator(".would")).to_have_text("1 of 1 calls (100%)")
         expect(row.locator(".shown")).to_have_text("0")
         # On the review page too the silent rule gives no card.

@@ -50,6 +50,7 @@ class RuleFigures:
     title: str
     status: str
     indicator: str
+    evidence: str = ""
     shown: int = 0
     accepted: int = 0
     overridden: int = 0
@@ -82,7 +83,7 @@ def figures(rows: GovernanceRows, rulebook: Rulebook, period: Period) -> list[Ru
     """Every rule's figures, in catalogue order (category, id). Feedback on cards of rules no longer in
     the rulebook is left out (the rule id is shown nowhere else)."""
     table = {
-        rule.id: RuleFigures(rule.id, rule.title, rule.status, rule.indicator)
+        rule.id: RuleFigures(rule.id, rule.title, rule.status, rule.indicator, rule.evidence.grade)
         for rule in sorted(rulebook.rules, key=lambda r: (r.category, r.id))
     }
     for rule in rulebook.rules:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 from html import escape
 
 from mdrcds.store.governance import Period, RuleFigures
+from mdrcds.web.cardview import evidence_badge, evidence_legend
 from mdrcds.web.html import attr
 
 PERIODS = (7, 30, 90, 365)
@@ -14,6 +17,69 @@ NONE = "&#8211;"  # an en dash: nothing to show
 
 def _percent(value: float | None) -> str:
     return NONE if value is None else f"{value * 100:.0f}%"
+
+
+def _rate(r: RuleFigures) -> str:
+    """The override rate with its denominator: "1 of 2 cards with feedback (50%)"."""
+    if not r.with_feedback:
+        return "no feedback yet"
+    return f"{r.overridden} of {r.with_feedback} cards with feedback ({_percent(r.override_rate)})"
+
+
+CSV_COLUMNS = (
+    "rule",
+    "title",
+    "status",
+    "indicator",
+    "evidence",
+    "cards_shown",
+    "accepted",
+    "overridden",
+    "cards_with_feedback",
+    "override_rate",
+    "top_override_reasons",
+    "would_fire",
+    "eligible_calls",
+    "period_start",
+    "period_end_exclusive",
+)
+
+
+def governance_csv(rows: Sequence[RuleFigures], period: Period) -> str:
+    """The table as CSV for a committee's minutes. Cells that a spreadsheet would read as a formula
+    (override reasons come from EHRs) are prefixed with an apostrophe."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        reasons = "; ".join(f"{reason} ({count})" for reason, count in r.top_reasons())
+        rate = "" if r.override_rate is None else f"{r.override_rate:.4f}"
+        writer.writerow(
+            _cell(value)
+            for value in (
+                r.rule_id,
+                r.title,
+                r.status,
+                r.indicator,
+                r.evidence,
+                r.shown,
+                r.accepted,
+                r.overridden,
+                r.with_feedback,
+                rate,
+                reasons,
+                r.would_fire,
+                r.eligible,
+                period.start.isoformat(),
+                period.end.isoformat(),
+            )
+        )
+    return out.getvalue()
+
+
+def _cell(value: object) -> str:
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def governance_html(rows: Sequence[RuleFigures], period: Period, days: int, chosen: str | None) -> str:
@@ -38,7 +104,11 @@ def governance_html(rows: Sequence[RuleFigures], period: Period, days: int, chos
         "Override rate = overridden ÷ cards with feedback. Would-fire rate (silent rules) = answered calls "
         "in which the rule would have fired ÷ answered calls of the hooks it serves. Card-review "
         "evaluations count like EHR calls.</p>",
+        f'<p><a class="button" href="/pages/governance.csv?days={days}" download>'
+        "Download this table (CSV)</a></p>",
+        evidence_legend(),
         '<div class="scroll"><table id="governance"><thead><tr><th>rule</th><th>status</th>'
+        "<th>indicator</th><th>evidence</th>"
         "<th>cards shown</th><th>accepted</th><th>overridden</th><th>override rate</th>"
         "<th>top override reasons</th><th>would fire (silent)</th></tr></thead><tbody>",
     ]
@@ -53,8 +123,10 @@ def governance_html(rows: Sequence[RuleFigures], period: Period, days: int, chos
             f'<tr data-rule="{attr(r.rule_id)}"><td>{escape(r.title)}<br>'
             f"<code>{escape(r.rule_id)}</code></td>"
             f'<td><span class="ind {attr(r.status)}">{escape(r.status)}</span></td>'
+            f'<td><span class="ind {attr(r.indicator)}">{escape(r.indicator)}</span></td>'
+            f"<td>{evidence_badge(r.evidence)}</td>"
             f'<td class="shown">{r.shown}</td><td class="accepted">{r.accepted}</td>'
-            f'<td class="overridden">{r.overridden}</td><td class="rate">{_percent(r.override_rate)}</td>'
+            f'<td class="overridden">{r.overridden}</td><td class="rate">{_rate(r)}</td>'
             f'<td class="reasons">{reasons}</td><td class="would">{would}</td></tr>'
         )
     body.append("</tbody></table></div>")

@@ -21,11 +21,11 @@ from starlette.responses import RedirectResponse, Response
 
 from mdrcds.knowledge.ruledocs import rule_page
 from mdrcds.store.database import StoreUnavailable
-from mdrcds.store.governance import Period, figures
+from mdrcds.store.governance import Period, RuleFigures, figures
 from mdrcds.web import reviewpage, testingpage
 from mdrcds.web.cardview import evidence_badge, evidence_legend
 from mdrcds.web.cdsservice import Service
-from mdrcds.web.governanceview import PERIODS, governance_html
+from mdrcds.web.governanceview import PERIODS, governance_csv, governance_html
 from mdrcds.web.html import STYLESHEET, attr, markdown, notice, page
 from mdrcds.web.pagehttp import FormError, html_response, read_form, same_origin, text_field
 from mdrcds.web.pagesauth import NotSignedIn, PageSessions
@@ -253,24 +253,42 @@ def build_router() -> APIRouter:
     async def testing_post(request: Request) -> Response:
         return await _as_user(request, lambda s, u: testingpage.run_form(s, request, u))
 
+    async def governance_figures(service: Service, days: str) -> tuple[int, Period, list[RuleFigures]]:
+        """Raises StoreUnavailable when the database cannot answer."""
+        # isdigit() is also true of '²' and other digits int() refuses: ASCII digits only.
+        chosen_days = int(days) if days.isascii() and days.isdigit() and int(days) in PERIODS else 30
+        period = Period.last_days(chosen_days, datetime.now(UTC).date())
+        since = datetime(period.start.year, period.start.month, period.start.day, tzinfo=UTC)
+        until = datetime(period.end.year, period.end.month, period.end.day, tzinfo=UTC)
+        rows = await service.pools.run(service.pools.database, lambda: service.store.governance(since, until))
+        return chosen_days, period, figures(rows, service.rulebook, period)
+
+    @router.get("/governance.csv")
+    async def governance_export(request: Request, days: Annotated[str, Query()] = "30") -> Response:
+        async def export(service: Service, user: str) -> Response:
+            try:
+                chosen_days, period, table = await governance_figures(service, days)
+            except StoreUnavailable:
+                return Response("the database cannot be reached\n", status_code=503, media_type="text/plain")
+            name = f"mdrcds-governance-{period.start.isoformat()}-{chosen_days}d.csv"
+            return Response(
+                governance_csv(table, period),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            )
+
+        return await _as_user(request, export)
+
     @router.get("/governance")
     async def governance(
         request: Request, days: Annotated[str, Query()] = "30", rule: Annotated[str, Query()] = ""
     ) -> Response:
         async def show(service: Service, user: str) -> Response:
-            # isdigit() is also true of '²' and other digits int() refuses: ASCII digits only.
-            chosen_days = int(days) if days.isascii() and days.isdigit() and int(days) in PERIODS else 30
-            period = Period.last_days(chosen_days, datetime.now(UTC).date())
-            since = datetime(period.start.year, period.start.month, period.start.day, tzinfo=UTC)
-            until = datetime(period.end.year, period.end.month, period.end.day, tzinfo=UTC)
             try:
-                rows = await service.pools.run(
-                    service.pools.database, lambda: service.store.governance(since, until)
-                )
+                chosen_days, period, table = await governance_figures(service, days)
             except StoreUnavailable:
                 body = notice("The database cannot be reached: governance figures are not available now.")
                 return html_response(page("Governance", body, user=user, active="/pages/governance"), 503)
-            table = figures(rows, service.rulebook, period)
             known = {r.rule_id for r in table}
             chosen = rule if rule in known else max(table, key=lambda r: (r.with_feedback, r.shown)).rule_id
             body = governance_html(table, period, chosen_days, chosen)
