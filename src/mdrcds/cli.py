@@ -643,6 +643,43 @@ def _truth_table(rows: dict[str, dict[str, int]]) -> None:
 
 
 @app.command(
+    "token",
+    epilog=(
+        "Example:\n\n"
+        '    eval "$(mdrcds token --aud http://127.0.0.1:8080/cds-services --env)"   '
+        "(sets MDRCDS_TRUSTED_ISSUERS for a local serve)\n\n"
+        '    curl -H "Authorization: Bearer $(mdrcds token --aud http://127.0.0.1:8080/cds-services)" '
+        "http://127.0.0.1:8080/cds-services\n\n" + EXIT_CODES
+    ),
+)
+def token_command(
+    aud: Annotated[str, typer.Option(help="The URL the token is for (the service's URL being called).")],
+    key_dir: Annotated[Path, typer.Option(help="Where the development key is kept.")] = Path(".mdrcds-dev"),
+    lifetime: Annotated[int, typer.Option(min=10, max=3600, help="Seconds the token is valid.")] = 300,
+    env: Annotated[
+        bool,
+        typer.Option("--env", help="Print the MDRCDS_TRUSTED_ISSUERS export that trusts the key instead."),
+    ] = False,
+) -> int:
+    """Mint a test JWT with a local development key, for curl against a service on this machine.
+
+    Development only: it refuses an audience that is not a loopback URL, and its issuer
+    (urn:mdrcds:development-token) must never be trusted in production."""
+    from mdrcds.web.auth import AuthError, mint_dev_token
+
+    try:
+        minted = mint_dev_token(aud, key_dir, lifetime)
+    except AuthError as exc:
+        _stderr(f"error: {exc}")
+        return USAGE
+    if env:
+        print(f"export MDRCDS_TRUSTED_ISSUERS='{minted.trusted_issuers}'")
+    else:
+        print(minted.token)
+    return OK
+
+
+@app.command(
     "synth",
     epilog=(
         "Examples:\n\n"

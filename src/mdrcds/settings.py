@@ -18,6 +18,9 @@ class TrustedIssuer(BaseModel):
     fhir_servers: list[str] = Field(default_factory=list)
     """Base URLs of the FHIR servers this issuer's EHR may name in `fhirServer` (the only ones used for
     its calls when authentication is required)."""
+    require_sub: bool = True
+    """CDS Hooks 2.0 requires the `sub` claim (the client id). The public CDS Hooks sandbox signs tokens
+    without it (its JWT generator predates 2.0): set false for that issuer only."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TrustedIssuer:

@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -177,6 +179,9 @@ class Authenticator:
             raise AuthError("no iss claim")
         jku = header.get("jku")
         key = self.key_sets.key(issuer, kid, jku if isinstance(jku, str) else None)
+        trusted = self.key_sets.issuers.get(issuer)
+        require_sub = trusted is None or trusted.require_sub
+        required = ["iss", "aud", "exp", "iat", "jti", *(["sub"] if require_sub else [])]
         try:
             claims = jwt.decode(
                 token,
@@ -185,7 +190,7 @@ class Authenticator:
                 audience=audience,
                 issuer=issuer,
                 leeway=self.leeway,
-                options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]},
+                options={"require": required},
             )
         except jwt.PyJWTError as exc:
             raise AuthError(f"token rejected: {type(exc).__name__}: {exc}") from None
@@ -201,12 +206,71 @@ class Authenticator:
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti:
             raise AuthError("jti must be a non-empty string")
-        if not isinstance(claims["sub"], str) or not claims["sub"]:
+        subject = claims.get("sub", "")
+        if (require_sub or "sub" in claims) and (not isinstance(subject, str) or not subject):
             raise AuthError("sub must be a non-empty string (the client_id, CDS Hooks 2.0)")
         expires_at = datetime.fromtimestamp(claims["exp"] + self.leeway, UTC)
         if not self.claim_token(issuer, jti, expires_at):
             raise AuthError("jti already used (replay)")
         tenant = claims.get("tenant")
-        return Caller(
-            issuer=issuer, tenant=tenant if isinstance(tenant, str) else None, subject=claims["sub"]
+        return Caller(issuer=issuer, tenant=tenant if isinstance(tenant, str) else None, subject=str(subject))
+
+
+DEV_ISSUER = "urn:mdrcds:development-token"
+"""The issuer of `mdrcds token`: development only, never to be trusted in production."""
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+@dataclass(frozen=True)
+class DevToken:
+    """A development JWT and what a local service needs to accept it."""
+
+    token: str
+    jwks_file: Path
+    trusted_issuers: str
+    """The MDRCDS_TRUSTED_ISSUERS value that trusts the development key (and nothing else)."""
+
+
+def mint_dev_token(audience: str, key_dir: Path, lifetime: int = 300) -> DevToken:
+    """Sign a CDS client JWT with a local ES384 development key (created in `key_dir` on first use),
+    as a CDS client would send it. Only for a service on this machine: raises AuthError for an audience
+    that is not a loopback URL."""
+    from urllib.parse import urlsplit
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    host = (urlsplit(audience).hostname or "").lower()
+    if host not in _LOOPBACK:
+        raise AuthError(
+            f"mdrcds token is for development only: the audience must be a loopback URL "
+            f"(http://127.0.0.1:PORT/...), not {audience!r}"
         )
+    key_dir.mkdir(parents=True, exist_ok=True)
+    private_file, jwks_file = key_dir / "dev-key.pem", key_dir / "dev-jwks.json"
+    if private_file.exists():
+        private = serialization.load_pem_private_key(private_file.read_bytes(), password=None)
+    else:
+        private = ec.generate_private_key(ec.SECP384R1())
+        private_file.write_bytes(
+            private.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        private_file.chmod(0o600)
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))  # type: ignore[arg-type]
+    kid = "mdrcds-development-key"
+    public.update({"kid": kid, "use": "sig", "alg": "ES384"})
+    jwks_file.write_text(json.dumps({"keys": [public]}, indent=2) + "\n")
+    issued = int(time.time())
+    claims = {
+        "iss": DEV_ISSUER,
+        "sub": "mdrcds-token",
+        "aud": audience,
+        "iat": issued,
+        "exp": issued + lifetime,
+        "jti": str(uuid.uuid4()),
+    }
+    signed = jwt.encode(claims, private, algorithm="ES384", headers={"kid": kid, "typ": "JWT"})  # type: ignore[arg-type]
+    trusted = json.dumps({DEV_ISSUER: {"jwks_file": str(jwks_file.resolve())}})
+    return DevToken(signed, jwks_file, trusted)
