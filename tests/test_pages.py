@@ -21,7 +21,7 @@ from mdrcds.store.records import FeedbackItem, InvocationRecord, IssuedCard
 from mdrcds.web.app import create_app
 from mdrcds.web.contract import openapi_document
 from mdrcds.web.html import markdown
-from service_support import SigningKey, jwks, live_service, make_keys, token
+from service_support import ROOT, SigningKey, jwks, live_service, make_keys, token
 
 ISSUER = "https://ehr.example.org"
 
@@ -424,3 +424,34 @@ def test_governance_csv_neutralises_formulas_from_ehr_text() -> None:
     figure.reasons["@SUM(A1)"] += 1
     text = governance_csv([figure], Period(date(2026, 11, 1), date(2026, 12, 1)))
     assert "'=HYPERLINK" in text and "'@SUM(A1) (1)" in text
+
+
+def test_rule_testing_takes_the_repositorys_own_samples_and_keeps_the_form(open_pages: str) -> None:
+    synthea = sorted((ROOT / "fhir_samples" / "synthea").glob("*.json"))
+    assert sum(path.stat().st_size for path in synthea) > 10 * 1024 * 1024  # over the CDS body limit
+    files = [("files", (path.name, path.read_bytes(), "application/json")) for path in synthea]
+    with httpx.Client(base_url=open_pages, timeout=120) as client:
+        run = client.post("/pages/testing", files=files, data={"hook": "patient-view", "now": "2026-11-23"})
+        assert run.status_code == 200, run.text[:500]
+        assert f"Results: {len(synthea)} patients and cases" in run.text
+        assert "Evaluated at 2026-11-23 for patient-view" in run.text
+        # a bad expected-count line: the error names it, and the form keeps what was typed
+        kept = client.post(
+            "/pages/testing",
+            files=files[:1],
+            data={"hook": "order-sign", "now": "2026-10-01", "expected": "no-such-rule: 3"},
+        )
+        assert kept.status_code == 400
+        assert "no-such-rule: 3</textarea>" in kept.text
+        assert "<option selected>order-sign</option>" in kept.text and 'value="2026-10-01"' in kept.text
+        case = (
+            "name: a case for a rule this server lacks\nnow: 2026-11-23\ndata: []\n"
+            "expect:\n  - rule: a-draft-rule-not-on-this-server\n    fired: true\n"
+        )
+        unknown = client.post(
+            "/pages/testing", files=[("files", ("case.yaml", case.encode(), "application/x-yaml"))]
+        )
+        assert unknown.status_code == 200
+        top = unknown.text.index("a-draft-rule-not-on-this-server")
+        assert top < unknown.text.index('id="run-tests"')  # said at the top, before the form
+        assert "rulebook does not have" in unknown.text

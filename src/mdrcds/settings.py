@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     """Serve the pages under /pages: card review, rule catalogue, rule testing, governance."""
     pages_session_seconds: int = Field(default=8 * 3600, gt=0)
     """How long a pages sign-in lasts (with MDRCDS_AUTH=required)."""
+    pages_max_upload_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    """Bytes one rule-testing upload may hold, all files together (the repository's own samples fit)."""
     pages_max_patients: int = Field(default=500, gt=0)
     """Patients or test cases one rule-testing upload may hold."""
     samples_dir: Path | None = Field(default_factory=default_samples_dir)

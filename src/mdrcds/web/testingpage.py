@@ -3,6 +3,7 @@ was expected, each patient's cards, each case's expected-versus-actual differenc
 
 from __future__ import annotations
 
+from datetime import date
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -38,7 +39,10 @@ if TYPE_CHECKING:
 TITLE = "Rule testing"
 
 
-def testing_form(service: Service, expected: str = "", hook: str = "patient-view") -> str:
+def testing_form(
+    service: Service, expected: str = "", hook: str = "patient-view", now: date | None = None
+) -> str:
+    """The upload form, keeping what was typed (expected counts, hook, date) after a run or an error."""
     hooks = "".join(f"<option{' selected' if h == hook else ''}>{h}</option>" for h in HOOKS)
     return (
         '<form class="panel" method="post" action="/pages/testing" enctype="multipart/form-data">'
@@ -50,10 +54,10 @@ def testing_form(service: Service, expected: str = "", hook: str = "patient-view
         '<div class="row"><div><label for="hook">Hook (for Bundles and NDJSON)</label>'
         f'<select id="hook" name="hook">{hooks}</select></div>'
         '<div><label for="now">Now</label>'
-        f'<input id="now" type="date" name="now" value="{service.today().isoformat()}"></div>'
+        f'<input id="now" type="date" name="now" value="{(now or service.today()).isoformat()}"></div>'
         '<div><button type="submit" id="run-tests">Run</button></div></div>'
         f'<p class="muted">At most {service.settings.pages_max_patients} patients and cases, '
-        f"{service.settings.max_body_bytes:,} bytes per upload; research-mode and silent rules are "
+        f"{service.settings.pages_max_upload_bytes:,} bytes per upload; research-mode and silent rules are "
         "included. For whole populations use <code>mdrcds batch</code>.</p></form>"
     )
 
@@ -64,12 +68,13 @@ async def show_form(service: Service, user: str) -> Response:
 
 async def run_form(service: Service, request: Request, user: str) -> Response:
     """POST /pages/testing."""
-    expected_text, hook = "", "patient-view"
+    expected_text, hook, now_kept = "", "patient-view", None
     try:
-        form = await read_form(request, service.settings.max_body_bytes)
+        form = await read_form(request, service.settings.pages_max_upload_bytes)
         expected_text = text_field(form, "expected")
         hook = hook_field(form)
         now = date_field(form, "now", service.today())
+        now_kept = now
         expected = parse_expected_counts(expected_text, service.rulebook)
         uploads = [Upload(name, data) for name, data in files_of(form, "files")]
         if not uploads:
@@ -81,19 +86,39 @@ async def run_form(service: Service, request: Request, user: str) -> Response:
             )
         )
     except FormError as exc:
-        return _error(service, user, str(exc), exc.status, expected_text, hook)
+        return _error(service, user, str(exc), exc.status, expected_text, hook, now_kept)
     except TestingInputError as exc:
-        return _error(service, user, str(exc), 400, expected_text, hook)
+        return _error(service, user, str(exc), 400, expected_text, hook, now_kept)
     except MdrcdsError as exc:
-        return _error(service, user, f"the upload could not be run: {exc}", 422, expected_text, hook)
-    body = testing_form(service, expected_text, hook) + results_html(
-        run, run.rows(service.rulebook, expected)
+        return _error(
+            service, user, f"the upload could not be run: {exc}", 422, expected_text, hook, now_kept
+        )
+    known = {rule.id for rule in service.rulebook.rules}
+    unknown = sorted({rule for s in run.subjects for rule in s.expected if rule not in known})
+    warnings = "".join(
+        notice(
+            f"A test case names the rule {rule!r}, which this server's rulebook does not have "
+            f"({service.rulebook.meta.name} {service.rulebook.version}): its expectations cannot pass."
+        )
+        for rule in unknown
+    )
+    used = (
+        f'<p class="muted" id="run-facts">Evaluated at {now.isoformat()} for {escape(hook)} '
+        "(test cases use their own date and hook).</p>"
+    )
+    body = (
+        warnings
+        + testing_form(service, expected_text, hook, now)
+        + used
+        + results_html(run, run.rows(service.rulebook, expected))
     )
     return html_response(page(TITLE, body, user=user, active="/pages/testing"))
 
 
-def _error(service: Service, user: str, message: str, status: int, expected: str, hook: str) -> Response:
-    body = notice(message) + testing_form(service, expected, hook)
+def _error(
+    service: Service, user: str, message: str, status: int, expected: str, hook: str, now: date | None = None
+) -> Response:
+    body = notice(message) + testing_form(service, expected, hook, now)
     return html_response(page(TITLE, body, user=user, active="/pages/testing"), status)
 
 
