@@ -280,3 +280,45 @@ def test_card_review_is_usable_at_a_phone_width(browser: Browser, tmp_path: Path
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
         shot(page, "card-review-narrow")
         page.close()
+
+
+def no_horizontal_overflow(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+
+
+def test_every_page_with_data_fits_a_phone(browser: Browser, tmp_path: Path) -> None:
+    """At 390 px: the catalogue, every rule page (long reference URLs), governance after feedback, the
+    rule-testing results and card review, all with data, scroll only down; tables become stacked rows."""
+    settings = settings_for(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    with live_service(settings) as base:
+        desk = browser.new_page(viewport={"width": 1280, "height": 900})
+        override_mdr1_card(desk, base)
+        desk.close()
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(f"{base}/pages/rules")
+        assert page.locator("#catalogue tr[data-rule]").count() == 17
+        assert page.locator("#catalogue thead").is_hidden()  # stacked rows, each cell labelled
+        assert no_horizontal_overflow(page), "catalogue"
+        shot(page, "catalogue-narrow")
+        for rule in page.locator("#catalogue tr[data-rule]").evaluate_all(
+            "rows => rows.map(r => r.dataset.rule)"
+        ):
+            page.goto(f"{base}/pages/rules/{rule}")
+            assert no_horizontal_overflow(page), rule
+        page.goto(f"{base}/pages/governance?days=30&rule={MDR1_RULE}")
+        expect(page.locator(f'#governance tr[data-rule="{MDR1_RULE}"] .overridden')).to_have_text("1")
+        assert no_horizontal_overflow(page), "governance"
+        shot(page, "governance-narrow")
+        page.goto(f"{base}/pages/testing")
+        page.set_input_files(
+            "#files", [str(p) for p in sorted((ROOT / "fhir_samples" / "synthea").glob("*.json"))[:2]]
+        )
+        page.click("#run-tests")
+        expect(page.locator("#rule-results")).to_be_visible()
+        assert no_horizontal_overflow(page), "testing results"
+        page.goto(f"{base}/pages/review")
+        page.select_option("#sample", MDR1_SAMPLE)
+        page.click("#evaluate")
+        expect(page.locator("#why")).to_be_visible()
+        assert no_horizontal_overflow(page), "card review"
+        page.close()

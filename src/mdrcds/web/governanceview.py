@@ -107,7 +107,7 @@ def governance_html(rows: Sequence[RuleFigures], period: Period, days: int, chos
         f'<p><a class="button" href="/pages/governance.csv?days={days}" download>'
         "Download this table (CSV)</a></p>",
         evidence_legend(),
-        '<div class="scroll"><table id="governance"><thead><tr><th>rule</th><th>status</th>'
+        '<div class="scroll"><table id="governance" class="stack"><thead><tr><th>rule</th><th>status</th>'
         "<th>indicator</th><th>evidence</th>"
         "<th>cards shown</th><th>accepted</th><th>overridden</th><th>override rate</th>"
         "<th>top override reasons</th><th>would fire (silent)</th></tr></thead><tbody>",
@@ -122,12 +122,16 @@ def governance_html(rows: Sequence[RuleFigures], period: Period, days: int, chos
         body.append(
             f'<tr data-rule="{attr(r.rule_id)}"><td>{escape(r.title)}<br>'
             f"<code>{escape(r.rule_id)}</code></td>"
-            f'<td><span class="ind {attr(r.status)}">{escape(r.status)}</span></td>'
-            f'<td><span class="ind {attr(r.indicator)}">{escape(r.indicator)}</span></td>'
-            f"<td>{evidence_badge(r.evidence)}</td>"
-            f'<td class="shown">{r.shown}</td><td class="accepted">{r.accepted}</td>'
-            f'<td class="overridden">{r.overridden}</td><td class="rate">{_rate(r)}</td>'
-            f'<td class="reasons">{reasons}</td><td class="would">{would}</td></tr>'
+            f'<td data-label="status"><span class="ind {attr(r.status)}">{escape(r.status)}</span></td>'
+            f'<td data-label="indicator"><span class="ind {attr(r.indicator)}">'
+            f"{escape(r.indicator)}</span></td>"
+            f'<td data-label="evidence">{evidence_badge(r.evidence)}</td>'
+            f'<td class="shown" data-label="cards shown">{r.shown}</td>'
+            f'<td class="accepted" data-label="accepted">{r.accepted}</td>'
+            f'<td class="overridden" data-label="overridden">{r.overridden}</td>'
+            f'<td class="rate" data-label="override rate">{_rate(r)}</td>'
+            f'<td class="reasons" data-label="top override reasons">{reasons}</td>'
+            f'<td class="would" data-label="would fire (silent)">{would}</td></tr>'
         )
     body.append("</tbody></table></div>")
     figure = next((r for r in rows if r.rule_id == chosen), None)

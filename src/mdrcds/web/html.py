@@ -125,7 +125,23 @@ button.secondary { background: #4a5568; }
 details.legend ul { list-style: none; padding-left: 0; } details.legend li { margin: .2rem 0; }
 .source { color: #4a5568; font-size: 13px; }
 .detail { font-size: 14px; overflow-wrap: anywhere; } .detail p { margin: .4rem 0; }
-.card, td { overflow-wrap: anywhere; }
+.card { overflow-wrap: anywhere; }
+/* in tables a word breaks only when it cannot fit on a line of its own: columns are sized to whole words */
+td { overflow-wrap: break-word; }
+.rule-doc, .rule-doc a, main a, code { overflow-wrap: anywhere; }
+.row > div { min-width: 0; max-width: 100%; } select { max-width: 100%; }
+/* phones: each table row becomes a stacked block, each cell labelled by its column */
+@media (max-width: 600px) {
+  table.stack, table.stack tbody, table.stack tr, table.stack td { display: block; width: 100%;
+    box-sizing: border-box; }
+  table.stack thead { display: none; }
+  table.stack tr { border-bottom: 2px solid #e2e8f0; padding: .4rem 0; }
+  table.stack td { border: 0; padding: .15rem .3rem; overflow-wrap: anywhere; }
+  table.stack td[data-label]::before { content: attr(data-label) ": "; font-weight: 600; color: #4a5568; }
+  svg { max-width: 100%; height: auto; }
+  .rule-doc table { table-layout: fixed; width: 100%; }
+  .rule-doc th, .rule-doc td { overflow-wrap: anywhere; padding: .25rem .3rem; }
+}
 pre { background: #1a202c; color: #e2e8f0; padding: .6rem; overflow: auto; max-height: 32rem; font-size: 12px;
   white-space: pre-wrap; word-break: break-word; }
 .notice { padding: .5rem .8rem; border-radius: 4px; } .notice.error { background: #fed7d7; color: #742a2a; }

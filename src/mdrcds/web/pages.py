@@ -110,18 +110,20 @@ def golden_cases_by_rule(directory: Path | None) -> dict[str, list[tuple[str, bo
 def catalogue_index(service: Service) -> str:
     rows = "".join(
         f'<tr data-rule="{attr(rule.id)}"><td><a href="/pages/rules/{attr(rule.id)}">{escape(rule.title)}</a>'
-        f"<br><code>{escape(rule.id)}</code></td><td>{escape(rule.category)}</td>"
-        f'<td><span class="ind {attr(rule.indicator)}">{escape(rule.indicator)}</span></td>'
-        f"<td>{evidence_badge(rule.evidence.grade)}</td><td>{escape(', '.join(rule.hooks))}</td>"
-        f'<td><span class="ind {attr(rule.status)}">{escape(rule.status)}</span></td>'
-        f"<td>{escape(rule.mode)}</td></tr>"
+        f'<br><code>{escape(rule.id)}</code></td><td data-label="category">{escape(rule.category)}</td>'
+        f'<td data-label="indicator"><span class="ind {attr(rule.indicator)}">'
+        f"{escape(rule.indicator)}</span></td>"
+        f'<td data-label="evidence">{evidence_badge(rule.evidence.grade)}</td>'
+        f'<td data-label="hooks">{escape(", ".join(rule.hooks))}</td>'
+        f'<td data-label="status"><span class="ind {attr(rule.status)}">{escape(rule.status)}</span></td>'
+        f'<td data-label="mode">{escape(rule.mode)}</td></tr>'
         for rule in sorted(service.rulebook.rules, key=lambda r: (r.category, r.id))
     )
     return (
         f'<p class="muted">{escape(service.rulebook.meta.name)} {escape(service.rulebook.version)}; '
         "generated from the same rule files as <code>mdrcds rules docs</code>.</p>"
         + evidence_legend()
-        + '<div class="scroll"><table id="catalogue"><thead><tr><th>rule</th><th>category</th>'
+        + '<div class="scroll"><table id="catalogue" class="stack"><thead><tr><th>rule</th><th>category</th>'
         "<th>indicator</th><th>evidence</th><th>hooks</th><th>status</th><th>mode</th></tr></thead>"
         f"<tbody>{rows}</tbody></table></div>"
     )

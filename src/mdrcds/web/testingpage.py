@@ -132,7 +132,7 @@ def results_html(run: TestingRun, rows: list[RuleRow]) -> str:
         passed = sum(1 for s in cases if s.passed)
         parts.append(f'<p id="case-summary">{passed} of {len(cases)} test cases passed.</p>')
     parts.append(
-        '<div class="scroll"><table id="rule-results"><thead><tr><th>rule</th><th>fired</th>'
+        '<div class="scroll"><table id="rule-results" class="stack"><thead><tr><th>rule</th><th>fired</th>'
         "<th>expected</th><th></th><th>coverage (cases expecting fire / no fire)</th></tr></thead><tbody>"
     )
     for row in rows:
@@ -146,8 +146,8 @@ def results_html(run: TestingRun, rows: list[RuleRow]) -> str:
         parts.append(
             f'<tr data-rule="{attr(row.rule_id)}"><td><code>{escape(row.rule_id)}</code></td>'
             f'<td class="fired">rule {escape(row.rule_id)} fired for {row.fired} of {row.total} patients</td>'
-            f"<td>{expected}</td><td>{verdict}</td>"
-            f"<td>{coverage} ({row.expected_not} expecting no card)</td></tr>"
+            f'<td data-label="expected">{expected}</td><td>{verdict}</td>'
+            f'<td data-label="coverage">{coverage} ({row.expected_not} expecting no card)</td></tr>'
         )
     parts.append("</tbody></table></div><h2>Per patient and case</h2>")
     parts += [_subject_html(subject) for subject in run.subjects]
