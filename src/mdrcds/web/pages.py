@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from functools import lru_cache
 from html import escape
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
@@ -29,6 +26,7 @@ from mdrcds.web.governanceview import PERIODS, governance_csv, governance_html
 from mdrcds.web.html import STYLESHEET, attr, markdown, notice, page
 from mdrcds.web.pagehttp import FormError, html_response, read_form, same_origin, text_field
 from mdrcds.web.pagesauth import NotSignedIn, PageSessions
+from mdrcds.web.samples import golden_cases_by_rule
 
 Handler = Callable[[Service, str], Awaitable[Response]]
 
@@ -84,27 +82,6 @@ fired with what you expected.</li>
 reasons and rate over time, and the would-fire rate of silent rules.</li>
 </ul>
 """
-
-
-@lru_cache(maxsize=4)
-def golden_cases_by_rule(directory: Path | None) -> dict[str, list[tuple[str, bool]]]:
-    """rule id -> [(case name, expected to fire)] from the golden cases' expected.json files; read
-    once per directory (the samples ship with the service and do not change while it runs)."""
-    found: dict[str, list[tuple[str, bool]]] = {}
-    if directory is None or not directory.is_dir():
-        return found
-    for expected_file in sorted(directory.glob("*/expected.json")):
-        try:
-            expected = orjson.loads(expected_file.read_bytes())
-        except (OSError, orjson.JSONDecodeError):
-            continue
-        name = expected_file.parent.name
-        for card in expected.get("cards", []):
-            found.setdefault(str(card.get("rule")), []).append((name, True))
-        negative = expected.get("negative_for")
-        for rule in [negative] if isinstance(negative, str) else negative or []:
-            found.setdefault(str(rule), []).append((name, False))
-    return found
 
 
 def catalogue_index(service: Service) -> str:

@@ -44,6 +44,7 @@ from mdrcds.web.pagehttp import (
     read_form,
     text_field,
 )
+from mdrcds.web.samples import golden_cases_by_rule, sample_title, samples
 
 if TYPE_CHECKING:
     from mdrcds.web.cdsservice import Service
@@ -61,31 +62,12 @@ class ReviewInput:
     now: date
 
 
-def samples(directory: Path | None) -> list[str]:
-    """Golden case names (directories holding a request.json), sorted; not the R5 ones, since the
-    service reads FHIR R4."""
-    if directory is None or not directory.is_dir():
-        return []
-    return sorted(
-        p.name
-        for p in directory.iterdir()
-        if (p / "request.json").is_file() and not _is_r5(p / "expected.json")
-    )
-
-
-def _is_r5(expected: Path) -> bool:
-    try:
-        return bool(orjson.loads(expected.read_bytes()).get("fhir_version") == "R5")
-    except (OSError, orjson.JSONDecodeError, AttributeError):
-        return False
-
-
 def review_form(service: Service, chosen: ReviewInput | None = None, preselect: str | None = None) -> str:
     names = samples(service.settings.samples_dir)
     default = preselect if preselect in names else "mdr1-pembrolizumab-verapamil-order-select"
     selected = chosen.label if chosen and chosen.label in names else default
-    options = '<option value="">(none: use the text or file below)</option>' + "".join(
-        f'<option value="{attr(n)}"{" selected" if n == selected else ""}>{escape(n)}</option>' for n in names
+    options = '<option value="">(none: use the text or file below)</option>' + _sample_options(
+        service, names, selected
     )
     hook = chosen.hook if chosen else _sample_hook(service, selected) or "order-select"
     hooks = "".join(f"<option{' selected' if h == hook else ''}>{h}</option>" for h in HOOKS)
@@ -104,6 +86,44 @@ def review_form(service: Service, chosen: ReviewInput | None = None, preselect: 
         f'<input id="now" type="date" name="now" value="{now}">'
         '</div><div><button type="submit" id="evaluate">Evaluate</button></div></div></form>'
     )
+
+
+def _sample_options(service: Service, names: tuple[str, ...], selected: str) -> str:
+    """The samples grouped by rule (the rule's title), each by its readable title and whether it should
+    fire; the folder name is the value. A sample that names no rule is under "Other samples"."""
+    directory = service.settings.samples_dir
+    assert directory is not None or not names
+    by_rule = golden_cases_by_rule(directory)
+    offered = set(names)
+    groups: list[str] = []
+    placed: set[str] = set()
+    marked = False
+    for rule in sorted(service.rulebook.rules, key=lambda r: r.title):
+        cases = sorted(
+            (c for c in by_rule.get(rule.id, []) if c[0] in offered), key=lambda c: (not c[1], c[0])
+        )
+        if not cases:
+            continue
+        items = []
+        for name, fires in cases:
+            mark = not marked and name == selected
+            marked = marked or mark
+            placed.add(name)
+            title = sample_title(directory, name) if directory else name
+            items.append(
+                f'<option value="{attr(name)}"{" selected" if mark else ""}>'
+                f"{'should fire' if fires else 'should not fire'}: {escape(title)}</option>"
+            )
+        groups.append(f'<optgroup label="{attr(rule.title)}">{"".join(items)}</optgroup>')
+    others = [name for name in names if name not in placed]
+    if others:
+        rest = "".join(
+            f'<option value="{attr(name)}"{" selected" if name == selected and not marked else ""}>'
+            f"{escape(sample_title(directory, name) if directory else name)}</option>"
+            for name in others
+        )
+        groups.append(f'<optgroup label="Other samples">{rest}</optgroup>')
+    return "".join(groups)
 
 
 def _sample_hook(service: Service, name: str) -> str | None:
