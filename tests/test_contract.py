@@ -61,4 +61,5 @@ def test_every_card_link_is_https() -> None:
 
     rulebook = load_rulebook()
     links = [link.url for citation in rulebook.citations.values() for link in citation.links()]
-    assert links and all(url.startswith("https://") for url in links)
+    assert links and all(url.startswith("https://") and "://" not in url[8:] for url in links)
+    assert "https://www.cancerquest.org/newsroom/2020/04/multidrug-resistance-and-immune-system" in links

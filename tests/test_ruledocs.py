@@ -35,3 +35,16 @@ def test_cli_writes_and_prunes(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["rules", "docs", "--out", str(tmp_path)]) == 0
     assert not (tmp_path / "old-rule.md").exists() and (tmp_path / "index.md").is_file()
     assert "removed 1" in capsys.readouterr().out
+
+
+def test_every_rule_page_says_what_it_flags_in_prose() -> None:
+    from mdrcds.knowledge.rulebook import load_rulebook
+    from mdrcds.knowledge.ruledocs import flags_in_prose
+
+    rulebook = load_rulebook()
+    for rule in rulebook.rules:
+        text = flags_in_prose(rule, rulebook)
+        assert text.startswith("It flags a patient with "), rule.id
+        assert "`" not in text and "True" not in text and "class " not in text, (rule.id, text)
+        for alias in rule.when.all:
+            assert f"(the {alias})" in text, (rule.id, alias)

@@ -79,7 +79,11 @@ class Citation(BaseModel):
         if self.doi:
             links.append(Link(f"doi:{self.doi}", f"https://doi.org/{self.doi}"))
         # Links are https: an http:// citation URL (an HL7 canonical URL, say) is linked over https.
-        url = "https://" + self.url.removeprefix("http://") if self.url else None
+        url = (
+            "https://" + self.url.removeprefix("http://")
+            if self.url and self.url.startswith("http://")
+            else self.url
+        )
         if url and all(link.url != url for link in links):
             links.append(Link(self.title if len(self.title) <= 60 else self.title[:57] + "...", url))
         return links

@@ -6,6 +6,8 @@ from what the rulebook generates.
 
 from __future__ import annotations
 
+from typing import Any
+
 from mdrcds.knowledge.rulebook import Rulebook
 from mdrcds.knowledge.ruleschema import Constraint, Rule, TextVariant
 from mdrcds.knowledge.terminology import ValueSet
@@ -69,6 +71,10 @@ def rule_page(rule: Rule, rulebook: Rulebook) -> str:
         ],
         "",
         "## What it flags",
+        "",
+        flags_in_prose(rule, rulebook),
+        "",
+        "As the rules engine reads it:",
         "",
     ]
     for alias, pattern in rule.when.all.items():
@@ -167,3 +173,135 @@ def _variants(field: str, variants: list[TextVariant]) -> list[str]:
         place = {"instead": "instead", "before": "first", "after": "then"}[variant.place]
         out.append(f"  - {field} when {condition} ({place}): {variant.text.strip()}")
     return out
+
+
+def flags_in_prose(rule: Rule, rulebook: Rulebook) -> str:
+    """The rule's patterns and post-match tests as one paragraph a clinician reads, generated from the
+    rule itself (so it cannot drift from what the engine tests)."""
+    parts = [_pattern_prose(alias, pattern, rulebook) for alias, pattern in rule.when.all.items()]
+    sentence = "It flags a patient with " + _and(parts) + "."
+    extra = []
+    for predicate in rule.when.where:
+        start = predicate.at_treatment_start
+        if start is not None:
+            extra.append(
+                f"On {_and(list(start.hooks))}, the card shows only when the {start.alias} is a treatment "
+                "start (the first dose of its class, from 7 days before the evaluation date on)."
+            )
+            continue
+        window = predicate.starts_within or predicate.overlaps
+        assert window is not None
+        how = "started" if predicate.starts_within is not None else "been under way"
+        after = f" to {window.days_after} days after" if window.days_after else ""
+        extra.append(
+            f"The {window.subject} must have {how} in the {window.days_before} days before{after} the "
+            f"{window.anchor} started."
+        )
+    if not rule.when.same_source_allowed and len(rule.when.all) > 1:
+        extra.append("Each comes from a different record.")
+    return " ".join([sentence, *extra])
+
+
+def _pattern_prose(alias: str, pattern: dict[str, Any], rulebook: Rulebook) -> str:
+    sets = rulebook.terminology.value_sets
+    classes = pattern.get("class")
+    names = [classes] if isinstance(classes, str) else list(classes or [])
+    kind = pattern.get("kind")
+    nouns = {
+        "medication": "a medicine",
+        "condition": "a diagnosis",
+        "observation": "a result",
+        "procedure": "a procedure",
+    }
+    kinds = [str(k) for k in kind] if isinstance(kind, list) else [str(kind)]
+    noun = " or ".join(nouns.get(k, "a record") for k in kinds)
+    titles = " or ".join(f"«{sets[str(n)].title}»" if str(n) in sets else f"«{n}»" for n in names)
+    what = f"{noun} from {titles}" if titles else noun
+    words = []
+    if pattern.get("member") is not None:
+        words.append(f"namely {_or(pattern['member'])}")
+    if pattern.get("target") is not None:
+        words.append(f"targeting {_or(pattern['target'])}")
+    if pattern.get("gene") is not None:
+        words.append(f"in {_or(pattern['gene'])}")
+    if pattern.get("significance") is not None:
+        words.append(f"classified {_or(pattern['significance'])}")
+    if pattern.get("change_type") is not None:
+        words.append(f"a {_or(pattern['change_type'])}")
+    if pattern.get("loss_of_function") is not None:
+        words.append(f"with loss of function ({_or(pattern['loss_of_function'])})")
+    if pattern.get("presence") == "present":
+        words.append("reported as present")
+    if pattern.get("systemic") is True:
+        words.append("given systemically (not into the eye, ear or skin, nor inhaled)")
+    if pattern.get("draft") is True:
+        words.append("being ordered now")
+    if pattern.get("status") is not None:
+        words.append(f"with status {_or(pattern['status'])}")
+    if pattern.get("first_in_class") is True:
+        words.append("the patient's first of its class")
+    if pattern.get("premedication") is False:
+        words.append("not a premedication course of 3 days or less")
+    if pattern.get("pred_eq_band") is not None:
+        bands = {"10-or-more": "10 mg/day or more", "not-computable": "a dose that cannot be computed"}
+        band = pattern["pred_eq_band"]
+        shown = [bands.get(str(b), str(b)) for b in (band if isinstance(band, list) else [band])]
+        words.append(f"at a prednisone-equivalent dose of {_or(shown)}")
+    if pattern.get("current") is True:
+        words.append(
+            "that the patient is taking (an active order, or a dose within its look-back)"
+            if kind == "medication"
+            else "recorded as current"
+        )
+    known = {
+        "kind",
+        "class",
+        "member",
+        "target",
+        "gene",
+        "significance",
+        "change_type",
+        "loss_of_function",
+        "presence",
+        "systemic",
+        "draft",
+        "current",
+        "status",
+        "first_in_class",
+        "premedication",
+        "pred_eq_band",
+    }
+    if pattern.get("result") is not None:
+        words.append(f"showing {_or(pattern['result'])}")
+    if pattern.get("after_first_checkpoint_inhibitor") is True:
+        words.append("after the first checkpoint-inhibitor dose")
+    if pattern.get("preexisting") is not None:
+        words.append(f"present before the first checkpoint-inhibitor dose ({_or(pattern['preexisting'])})")
+    known |= {"result", "after_first_checkpoint_inhibitor", "preexisting"}
+    words += [
+        f"{name.replace('_', ' ')} {_plain(value)}" for name, value in pattern.items() if name not in known
+    ]
+    return f"{what} (the {alias})" + (", " + ", ".join(words) if words else "")
+
+
+def _or(value: Any) -> str:
+    values = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]
+
+
+def _and(values: list[str]) -> str:
+    return values[0] if len(values) == 1 else "; ".join(values[:-1]) + "; and " + values[-1]
+
+
+def _plain(value: Any) -> str:
+    """A constraint in words: '2 or more', 'yes or no', 'at most 10'."""
+    if isinstance(value, dict):
+        words = {
+            ">=": "{} or more",
+            ">": "more than {}",
+            "<=": "at most {}",
+            "<": "fewer than {}",
+            "!=": "not {}",
+        }
+        return " and ".join(words[op].format(bound) for op, bound in value.items())
+    return _or(value)
