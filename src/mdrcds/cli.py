@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -561,7 +562,7 @@ def batch_command(
         for line in wrong:
             _stderr(f"error: {line}")
         return USAGE
-    if engine is BatchEngine.spark and not (os.environ.get("JAVA_HOME") or _which("java")):
+    if engine is BatchEngine.spark and not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         _stderr("error: --engine spark needs Java 17 (set JAVA_HOME or put java on PATH)")
         return USAGE
     when = now or date.today()
@@ -741,12 +742,6 @@ def synth_command(
         f"ground truth in {out}/ground-truth.csv"
     )
     return OK
-
-
-def _which(program: str) -> str | None:
-    import shutil
-
-    return shutil.which(program)
 
 
 def _settings() -> Settings:

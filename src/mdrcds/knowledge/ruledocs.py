@@ -6,6 +6,7 @@ from what the rulebook generates.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mdrcds.knowledge.rulebook import Rulebook
@@ -217,71 +218,54 @@ def _pattern_prose(alias: str, pattern: dict[str, Any], rulebook: Rulebook) -> s
     noun = " or ".join(nouns.get(k, "a record") for k in kinds)
     titles = " or ".join(f"«{sets[str(n)].title}»" if str(n) in sets else f"«{n}»" for n in names)
     what = f"{noun} from {titles}" if titles else noun
-    words = []
-    if pattern.get("member") is not None:
-        words.append(f"namely {_or(pattern['member'])}")
-    if pattern.get("target") is not None:
-        words.append(f"targeting {_or(pattern['target'])}")
-    if pattern.get("gene") is not None:
-        words.append(f"in {_or(pattern['gene'])}")
-    if pattern.get("significance") is not None:
-        words.append(f"classified {_or(pattern['significance'])}")
-    if pattern.get("change_type") is not None:
-        words.append(f"a {_or(pattern['change_type'])}")
-    if pattern.get("loss_of_function") is not None:
-        words.append(f"with loss of function ({_or(pattern['loss_of_function'])})")
-    if pattern.get("presence") == "present":
-        words.append("reported as present")
-    if pattern.get("systemic") is True:
-        words.append("given systemically (not into the eye, ear or skin, nor inhaled)")
-    if pattern.get("draft") is True:
-        words.append("being ordered now")
-    if pattern.get("status") is not None:
-        words.append(f"with status {_or(pattern['status'])}")
-    if pattern.get("first_in_class") is True:
-        words.append("the patient's first of its class")
-    if pattern.get("premedication") is False:
-        words.append("not a premedication course of 3 days or less")
-    if pattern.get("pred_eq_band") is not None:
-        bands = {"10-or-more": "10 mg/day or more", "not-computable": "a dose that cannot be computed"}
-        band = pattern["pred_eq_band"]
-        shown = [bands.get(str(b), str(b)) for b in (band if isinstance(band, list) else [band])]
-        words.append(f"at a prednisone-equivalent dose of {_or(shown)}")
-    if pattern.get("current") is True:
-        words.append(
-            "that the patient is taking (an active order, or a dose within its look-back)"
-            if kind == "medication"
-            else "recorded as current"
-        )
-    known = {
-        "kind",
-        "class",
-        "member",
-        "target",
-        "gene",
-        "significance",
-        "change_type",
-        "loss_of_function",
-        "presence",
-        "systemic",
-        "draft",
-        "current",
-        "status",
-        "first_in_class",
-        "premedication",
-        "pred_eq_band",
-    }
-    if pattern.get("result") is not None:
-        words.append(f"showing {_or(pattern['result'])}")
-    if pattern.get("after_first_checkpoint_inhibitor") is True:
-        words.append("after the first checkpoint-inhibitor dose")
-    if pattern.get("preexisting") is not None:
-        words.append(f"present before the first checkpoint-inhibitor dose ({_or(pattern['preexisting'])})")
-    known |= {"result", "after_first_checkpoint_inhibitor", "preexisting"}
+    words = [
+        text
+        for name, phrase in _PHRASES.items()
+        if name in pattern and (text := phrase(pattern[name], kind)) is not None
+    ]
+    # a field the table does not phrase is shown as "field value", never dropped
     words += [
-        f"{name.replace('_', ' ')} {_plain(value)}" for name, value in pattern.items() if name not in known
+        f"{name.replace('_', ' ')} {_plain(value)}"
+        for name, value in pattern.items()
+        if name not in _PHRASES and name not in ("kind", "class")
     ]
     return f"{what} (the {alias})" + (", " + ", ".join(words) if words else "")
+
+
+_BANDS = {"10-or-more": "10 mg/day or more", "not-computable": "a dose that cannot be computed"}
+_PHRASES: dict[str, Callable[[Any, Any], str | None]] = {
+    "member": lambda v, _: f"namely {_or(v)}",
+    "target": lambda v, _: f"targeting {_or(v)}",
+    "gene": lambda v, _: f"in {_or(v)}",
+    "significance": lambda v, _: f"classified {_or(v)}",
+    "change_type": lambda v, _: f"a {_or(v)}",
+    "loss_of_function": lambda v, _: f"with loss of function ({_or(v)})",
+    "presence": lambda v, _: "reported as present" if v == "present" else None,
+    "systemic": lambda v, _: (
+        "given systemically (not into the eye, ear or skin, nor inhaled)" if v is True else None
+    ),
+    "draft": lambda v, _: "being ordered now" if v is True else None,
+    "status": lambda v, _: f"with status {_or(v)}",
+    "first_in_class": lambda v, _: "the patient's first of its class" if v is True else None,
+    "premedication": lambda v, _: "not a premedication course of 3 days or less" if v is False else None,
+    "pred_eq_band": lambda v, _: (
+        "at a prednisone-equivalent dose of "
+        + _or([_BANDS.get(str(b), str(b)) for b in (v if isinstance(v, list) else [v])])
+    ),
+    "current": lambda v, kind: (
+        None
+        if v is not True
+        else "that the patient is taking (an active order, or a dose within its look-back)"
+        if kind == "medication"
+        else "recorded as current"
+    ),
+    "result": lambda v, _: f"showing {_or(v)}",
+    "after_first_checkpoint_inhibitor": lambda v, _: (
+        "after the first checkpoint-inhibitor dose" if v is True else None
+    ),
+    "preexisting": lambda v, _: f"present before the first checkpoint-inhibitor dose ({_or(v)})",
+}
+"""How a pattern field reads in prose, in the order the phrases appear (None: nothing to say)."""
 
 
 def _or(value: Any) -> str:

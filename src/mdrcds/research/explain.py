@@ -115,8 +115,9 @@ def _pattern(alias: str, pattern: Pattern, facts: list[Fact], rulebook: Rulebook
             same_class = 0 if fact.value_set in _classes(pattern) else 1
             scored.append((same_class * 100 + len(failed), index, fact, failed))
     if not report.matched:
-        if scored and min(scored, key=lambda s: (s[0], s[1]))[0] < 100:
-            _, _, report.nearest, report.failed = min(scored, key=lambda s: (s[0], s[1]))
+        best = min(scored, key=lambda s: (s[0], s[1]), default=None)
+        if best is not None and best[0] < 100:  # a fact of the pattern's own class
+            _, _, report.nearest, report.failed = best
         else:
             report.absent = _absent(pattern, facts, rulebook)
     return report

@@ -89,12 +89,12 @@ def _template(name: str, rules: tuple[str, ...], request: dict[str, Any]) -> Tem
     ids = {f"{kind}/{rid}" for kind, rid in found}
     resources = []
     for (kind, _), resource in sorted(found.items()):
-        renamed = _renamed(resource, ids, patient_id)
+        renamed = _renamed(resource, ids)
         resources.append((kind, orjson.dumps(renamed)))
     return Template(name, patient_id, rules, tuple(resources))
 
 
-def _renamed(value: Any, ids: set[str], patient_id: str) -> Any:
+def _renamed(value: Any, ids: set[str]) -> Any:
     """The resource with its id and every reference to a resource of the case given the TOKEN prefix."""
     if isinstance(value, dict):
         out: dict[str, Any] = {}
@@ -105,10 +105,10 @@ def _renamed(value: Any, ids: set[str], patient_id: str) -> Any:
                 kind, rid = item.split("/", 1)
                 out[key] = f"{kind}/{TOKEN}{rid}"
             else:
-                out[key] = _renamed(item, ids, patient_id)
+                out[key] = _renamed(item, ids)
         return out
     if isinstance(value, list):
-        return [_renamed(item, ids, patient_id) for item in value]
+        return [_renamed(item, ids) for item in value]
     return value
 
 
