@@ -200,6 +200,45 @@ def test_the_catalogue_and_rule_testing_pages(browser: Browser, tmp_path: Path) 
         page.close()
 
 
+def test_a_draft_rule_tried_on_the_testing_page(browser: Browser, tmp_path: Path) -> None:
+    """Upload a draft rule with a case: a lint error shows inline and keeps the form; the fixed draft
+    fires for that run; the catalogue and the rules directory are unchanged afterwards."""
+    from test_draft_rules import CASE, DRAFT, DRAFT_ID
+
+    settings = settings_for(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    assert settings.rules_dir is not None
+    before = {p: p.read_bytes() for p in sorted(settings.rules_dir.rglob("*")) if p.is_file()}
+    case = tmp_path / "case.yaml"
+    case.write_text(CASE)
+    broken = tmp_path / "broken" / f"{DRAFT_ID}.yaml"
+    broken.parent.mkdir()
+    broken.write_text(DRAFT.replace("class: [checkpoint-inhibitor, car-t]", "class: checkpoint-inhibtor"))
+    draft = tmp_path / f"{DRAFT_ID}.yaml"
+    draft.write_text(DRAFT)
+    with live_service(settings) as base:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{base}/pages/testing")
+        page.set_input_files("#files", str(case))
+        page.set_input_files("#draft", str(broken))
+        page.fill("#now", "2026-10-01")
+        page.click("#run-tests")
+        expect(page.locator("#draft-lint")).to_contain_text("unknown value set 'checkpoint-inhibtor'")
+        expect(page.locator("#now")).to_have_value("2026-10-01")
+        page.set_input_files("#files", str(case))
+        page.set_input_files("#draft", str(draft))
+        page.click("#run-tests")
+        expect(page.locator("#draft-used")).to_contain_text("evaluated for this run only")
+        expect(page.locator("#case-summary")).to_have_text("1 of 1 test cases passed.")
+        row = page.locator(f'#rule-results tr[data-rule="{DRAFT_ID}"]')
+        expect(row.locator(".fired")).to_have_text(f"rule {DRAFT_ID} fired for 1 of 1 patients")
+        shot(page, "rule-testing-draft")
+        page.goto(f"{base}/pages/rules")
+        expect(page.locator("#catalogue tbody tr")).to_have_count(17)
+        expect(page.locator("#catalogue")).not_to_contain_text(DRAFT_ID)
+        page.close()
+    assert {p: p.read_bytes() for p in sorted(settings.rules_dir.rglob("*")) if p.is_file()} == before
+
+
 HOSTILE = [
     ("binary.json", bytes(range(256)) * 4),
     ("deep.json", b"[" * 100_000),

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     """Bytes one rule-testing upload may hold, all files together (the repository's own samples fit)."""
     pages_max_patients: int = Field(default=500, gt=0)
     """Patients or test cases one rule-testing upload may hold."""
+    pages_draft_seconds: float = Field(default=120.0, gt=0)
+    """How long a rule-testing run with an uploaded draft rule may take (it runs in a child process,
+    killed at this deadline)."""
+    pages_draft_runs: int = Field(default=2, gt=0)
+    """Draft-rule runs one server process runs at once (each is a child process); more get a 503."""
     samples_dir: Path | None = Field(default_factory=default_samples_dir)
     """Golden cases offered as samples on the card-review page (synthetic data only)."""
 

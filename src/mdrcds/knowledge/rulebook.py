@@ -17,7 +17,7 @@ import json
 import math
 import string
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -104,6 +104,33 @@ def check_rulebook(rules_dir: Path | None = None) -> list[str]:
     """Every problem in a rules directory, one message each (empty when it is clean). Beyond what
     loading checks, every ICD-10-CM code must exist in the CMS release (`mdrcds.knowledge.icd10cm`)."""
     return _load(rules_dir or default_rules_dir(), check_release=True)[1]
+
+
+def with_draft_rule(rulebook: Rulebook, data: bytes, name: str) -> tuple[Rulebook, Rule]:
+    """The rulebook with one draft rule file added (or, with the same id, replacing the rule it
+    drafts): read with the YAML limits, validated and linted as a rule of the rulebook would be,
+    against its value sets, citations and override reasons. Raises RuleLoadError with every problem,
+    each naming the file. The rulebook given is not changed."""
+    path = Path(Path(name.replace("\\", "/")).name or "draft.yaml")
+    problems: list[str] = []
+    try:
+        data_read = load_yaml(data, path.name)
+    except YamlLimitError as exc:
+        raise RuleLoadError([str(exc)]) from None
+    rule = _validated(Rule, data_read, path, problems)
+    if rule is None:
+        raise RuleLoadError(problems or [f"{path.name}: empty file"])
+    problems.extend(
+        f"{path.name}: rule {rule.id}: {problem}"
+        for problem in _lint_rule(
+            rule, path, rulebook.terminology, rulebook.citations, rulebook.override_reasons
+        )
+    )
+    if problems:
+        raise RuleLoadError(problems)
+    others = tuple(r for r in rulebook.rules if r.id != rule.id)
+    digest = hashlib.sha256(rulebook.digest.encode() + b"\0" + data).hexdigest()[:12]
+    return replace(rulebook, rules=(*others, rule), digest=f"draft-{digest}"), rule
 
 
 def _load(rules_dir: Path, check_release: bool = False) -> tuple[Rulebook | None, list[str]]:

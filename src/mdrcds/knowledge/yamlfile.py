@@ -82,4 +82,10 @@ def _at(event: yaml.Event) -> str:
 
 
 def _one_line(exc: yaml.YAMLError) -> str:
+    """The parser's problem and where, without its internals ('in "<unicode string>"')."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        hint = " (quote a value that holds ': ')" if "mapping values are not allowed" in exc.problem else ""
+        return f"{where}{exc.problem}{hint}"
     return " ".join(str(exc).split())

@@ -26,6 +26,7 @@ from mdrcds.reading.fhir import FhirInput, drop_unadvertised_prefetch, keep_pati
 from mdrcds.reading.hookrequest import RequestError, check_request
 from mdrcds.reading.prefetch import PREFETCH_TEMPLATES, FhirFetcher, FhirServerError
 from mdrcds.reasoning.engine import Engine
+from mdrcds.research.draftrun import DraftSlots
 from mdrcds.service import Evaluation, Limits, evaluate_input
 from mdrcds.settings import Settings
 from mdrcds.store.audit import AuditLog
@@ -78,6 +79,7 @@ class Service:
     clock: Clock
     issued: IssuedCards
     pools: Pools = field(default_factory=Pools)
+    draft_slots: DraftSlots = field(default_factory=DraftSlots)
     started: float = field(default_factory=time.monotonic)
 
     async def authenticate(self, request: Request) -> None:

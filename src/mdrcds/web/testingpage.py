@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mdrcds.errors import MdrcdsError
+from mdrcds.errors import MdrcdsError, RuleLoadError
+from mdrcds.knowledge.rulebook import with_draft_rule
 from mdrcds.reading.fhir import HOOKS
+from mdrcds.research.draftrun import DraftSlotsFull, run_with_draft
 from mdrcds.research.ruletesting import (
     RuleRow,
     Subject,
@@ -51,6 +53,9 @@ def testing_form(
         '<label for="expected">Expected patients per rule (optional, one "rule-id: number" a line; '
         "test cases carry their own expectations)</label>"
         f'<textarea id="expected" name="expected" rows="3">{escape(expected)}</textarea>'
+        '<label for="draft">Draft rule (optional, one rule file .yaml): linted, then evaluated with the '
+        "rulebook for this run only; a draft with a rule's id replaces that rule for the run</label>"
+        '<input id="draft" type="file" name="draft" accept=".yaml,.yml">'
         '<div class="row"><div><label for="hook">Hook (for Bundles and NDJSON)</label>'
         f'<select id="hook" name="hook">{hooks}</select></div>'
         '<div><label for="now">Now</label>'
@@ -58,7 +63,8 @@ def testing_form(
         '<div><button type="submit" id="run-tests">Run</button></div></div>'
         f'<p class="muted">At most {service.settings.pages_max_patients} patients and cases, '
         f"{service.settings.pages_max_upload_bytes:,} bytes per upload; research-mode and silent rules are "
-        "included. For whole populations use <code>mdrcds batch</code>.</p></form>"
+        "included. A draft rule uses this server's value sets and citations and is never added to its "
+        "rulebook. For whole populations use <code>mdrcds batch</code>.</p></form>"
     )
 
 
@@ -69,31 +75,53 @@ async def show_form(service: Service, user: str) -> Response:
 async def run_form(service: Service, request: Request, user: str) -> Response:
     """POST /pages/testing."""
     expected_text, hook, now_kept = "", "patient-view", None
+    rulebook, draft, drafts = service.rulebook, None, []
     try:
         form = await read_form(request, service.settings.pages_max_upload_bytes)
         expected_text = text_field(form, "expected")
         hook = hook_field(form)
         now = date_field(form, "now", service.today())
         now_kept = now
-        expected = parse_expected_counts(expected_text, service.rulebook)
+        drafts = files_of(form, "draft")
+        if len(drafts) > 1:
+            raise FormError(400, "upload one draft rule at a time")
+        if drafts:
+            rulebook, draft = with_draft_rule(service.rulebook, drafts[0][1], drafts[0][0])
+        expected = parse_expected_counts(expected_text, rulebook)
         uploads = [Upload(name, data) for name, data in files_of(form, "files")]
         if not uploads:
             raise FormError(400, "choose one or more files to run")
         limit = service.settings.pages_max_patients
-        run = await service.engine_thread.run(
-            lambda: run_uploads(
-                uploads, service.rulebook, service.engine, now=now, hook=hook, max_subjects=limit
+        if draft is None:
+            run = await service.engine_thread.run(
+                lambda: run_uploads(
+                    uploads, service.rulebook, service.engine, now=now, hook=hook, max_subjects=limit
+                )
             )
-        )
+        else:
+            with service.draft_slots.take(service.settings.pages_draft_runs):
+                run = await run_with_draft(
+                    rulebook,
+                    uploads,
+                    now=now,
+                    hook=hook,
+                    max_subjects=limit,
+                    seconds=service.settings.pages_draft_seconds,
+                )
     except FormError as exc:
-        return _error(service, user, str(exc), exc.status, expected_text, hook, now_kept)
-    except TestingInputError as exc:
-        return _error(service, user, str(exc), 400, expected_text, hook, now_kept)
-    except MdrcdsError as exc:
+        return _error(service, user, notice(str(exc)), exc.status, expected_text, hook, now_kept)
+    except RuleLoadError as exc:
         return _error(
-            service, user, f"the upload could not be run: {exc}", 422, expected_text, hook, now_kept
+            service, user, _lint_html(drafts[0][0], exc.problems), 422, expected_text, hook, now_kept
         )
-    known = {rule.id for rule in service.rulebook.rules}
+    except TestingInputError as exc:
+        return _error(service, user, notice(str(exc)), 400, expected_text, hook, now_kept)
+    except DraftSlotsFull as exc:
+        return _error(service, user, notice(str(exc)), 503, expected_text, hook, now_kept)
+    except MdrcdsError as exc:
+        message = notice(f"the upload could not be run: {exc}")
+        return _error(service, user, message, 422, expected_text, hook, now_kept)
+    known = {rule.id for rule in rulebook.rules}
     unknown = sorted({rule for s in run.subjects for rule in s.expected if rule not in known})
     warnings = "".join(
         notice(
@@ -106,11 +134,20 @@ async def run_form(service: Service, request: Request, user: str) -> Response:
         f'<p class="muted" id="run-facts">Evaluated at {now.isoformat()} for {escape(hook)} '
         "(test cases use their own date and hook).</p>"
     )
+    if draft is not None:
+        replaced = any(rule.id == draft.id for rule in service.rulebook.rules)
+        used += (
+            f'<p id="draft-used">Draft rule <code>{escape(draft.id)}</code> '
+            f"({escape(draft.title)}) passed the linter and was evaluated for this run only"
+            f"{', in place of the rulebook rule with its id' if replaced else ''}; the server's rulebook "
+            f"({escape(service.rulebook.meta.name)} {escape(service.rulebook.version)}) is unchanged. "
+            "Upload it again with the next run to keep trying it.</p>"
+        )
     body = (
         warnings
         + testing_form(service, expected_text, hook, now)
         + used
-        + results_html(run, run.rows(service.rulebook, expected))
+        + results_html(run, run.rows(rulebook, expected))
     )
     return html_response(page(TITLE, body, user=user, active="/pages/testing"))
 
@@ -118,8 +155,20 @@ async def run_form(service: Service, request: Request, user: str) -> Response:
 def _error(
     service: Service, user: str, message: str, status: int, expected: str, hook: str, now: date | None = None
 ) -> Response:
-    body = notice(message) + testing_form(service, expected, hook, now)
+    """The form again, kept as it was, below `message` (HTML)."""
+    body = message + testing_form(service, expected, hook, now)
     return html_response(page(TITLE, body, user=user, active="/pages/testing"), status)
+
+
+def _lint_html(name: str, problems: list[str]) -> str:
+    """The linter's findings on a draft rule, inline above the form; nothing was run."""
+    items = "".join(f"<li><code>{escape(problem)}</code></li>" for problem in problems)
+    return (
+        f'<div class="notice error" id="draft-lint" role="alert"><p>The draft rule {escape(name)} was not '
+        f"run: the linter found {len(problems)} problem{'s' if len(problems) != 1 else ''}. Fix "
+        f"{'them' if len(problems) != 1 else 'it'} and upload it again (your other files must be chosen "
+        f"again too).</p><ul>{items}</ul></div>"
+    )
 
 
 def results_html(run: TestingRun, rows: list[RuleRow]) -> str:
