@@ -18,6 +18,26 @@ _SOURCE = re.compile(
 )
 """What names a source: a URL, PMID, DOI, PMC or NCT id, a file (knowledge, seed or repository file), a
 section of the knowledge base, a web site, or a repository at a commit."""
+_INTERNAL = re.compile(
+    r"\s*\((?:shared )?knowledge\b[^)]*\)"  # (knowledge sources-and-caveats.md §7 #1)
+    r"|\s*\([^()]*(?:codes\.csv|seeds/|\.md\b)[^()]*\)"  # (codes.csv group 10_x), (seeds/README.md)
+    r"|\s*\b(?:per|in) seeds/README\.md"
+    r"|\s*(?:knowledge/)?[\w-]+\.md §[\w#.-]+",  # knowledge/sources-and-caveats.md §6
+    re.IGNORECASE,
+)
+_SEED_FILE = re.compile(r"project seed document \S+\.txt", re.IGNORECASE)
+_CODE_LIST = re.compile(r"(?:verified in )?codes\.csv group \w+", re.IGNORECASE)
+
+
+def without_internal_files(text: str) -> str:
+    """`text` with mentions of the project's internal files (the knowledge base, codes.csv, seed file
+    names) taken out, for readers who cannot open them; public sources named in it stay."""
+    text = _INTERNAL.sub("", " ".join(text.split()))
+    text = _CODE_LIST.sub(
+        "the project's verified code list", _SEED_FILE.sub("the project's seed document", text)
+    )
+    text = re.sub(r"(?:\s*;)+\s*(?=;|$)", "", re.sub(r"^(?:\s*;)+", "", text))
+    return re.sub(r"\s*,\s*(?=[;)]|$)", "", text).strip(" ;,")
 
 
 class Citation(BaseModel):
@@ -87,6 +107,13 @@ class Citation(BaseModel):
         if url and all(link.url != url for link in links):
             links.append(Link(self.title if len(self.title) <= 60 else self.title[:57] + "...", url))
         return links
+
+    def checked_note(self) -> str:
+        """For readers: when the reference was checked and what, naming public sources only (the
+        maintainers' record of the internal file each field was read in stays in `verified`)."""
+        what = without_internal_files(self.verified)
+        note = f"Checked {self.checked.isoformat()}" + (f": {what}" if what else "")
+        return note + (f". Not verified: {self.unverified}" if self.unverified else "")
 
     def primary_url(self) -> str | None:
         """The first link's URL, if any."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mdrcds.knowledge.citations import without_internal_files
 from mdrcds.knowledge.rulebook import Rulebook
 from mdrcds.knowledge.ruleschema import Constraint, Rule, TextVariant
 from mdrcds.knowledge.terminology import ValueSet
@@ -128,14 +129,11 @@ def rule_page(rule: Rule, rulebook: Rulebook) -> str:
         citation = rulebook.citations[key]
         links = ", ".join(f"[{link.label}]({link.url})" for link in citation.links())
         lines.append(f"{number}. {citation.reference()}{' ' + links if links else ''}")
-        lines.append(
-            f"   Verified: {citation.verified}."
-            + (f" Not verified: {citation.unverified}." if citation.unverified else "")
-        )
+        lines.append(f"   {citation.checked_note()}.")
     lines += ["", "## Value sets", ""]
     used = sorted({str(v) for p in rule.when.all.values() for v in _as_list(p.get("class"))})
     for value_set_id in used:
-        lines += _value_set_section(rulebook.terminology.value_sets[value_set_id])
+        lines += _value_set_section(rulebook.terminology.value_sets[value_set_id], rulebook)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -143,20 +141,52 @@ def _as_list(value: object) -> list[object]:
     return value if isinstance(value, list) else [value]
 
 
-def _value_set_section(value_set: ValueSet) -> list[str]:
+CODE_PAGES = {
+    "rxnorm": "https://mor.nlm.nih.gov/RxNav/search?searchBy=RXCUI&searchTerm={code}",
+    "atc": "https://atcddd.fhi.no/atc_ddd_index/?code={code}",
+    "loinc": "https://loinc.org/{code}/",
+    "hgnc": "https://www.genenames.org/data/gene-symbol-report/#!/hgnc_id/{code}",
+    "snomed": "https://browser.ihtsdotools.org/?perspective=full&conceptId1={code}",
+    "ncit": "https://ncit.nci.nih.gov/ncitbrowser/ConceptReport.jsp?dictionary=NCI_Thesaurus&code={code}",
+}
+"""The public page of a code, per code system, where the terminology's publisher has one (ICD-10-CM
+has none per code: its codes are checked against the CMS release by `mdrcds rules check`)."""
+
+
+def code_link(system: str, code: str) -> str:
+    """`system code` as Markdown, linked to the code's public page where there is one."""
+    template = CODE_PAGES.get(system)
+    return f"[{system} {code}]({template.format(code=code)})" if template else f"{system} {code}"
+
+
+def public_source(value_set: ValueSet, rulebook: Rulebook) -> str:
+    """Where a value set's members come from, naming public sources only: citation keys become their
+    references with links, internal files of the knowledge base are left out."""
+    source = value_set.source
+    for key, citation in rulebook.citations.items():
+        if key in source:
+            links = ", ".join(f"[{link.label}]({link.url})" for link in citation.links())
+            source = source.replace(key, citation.reference() + (f" {links}" if links else ""))
+    text = without_internal_files(source.replace("(rules/citations.yaml)", ""))
+    if text.rstrip(".") == "the project's verified code list":
+        return "the project's verified code list; each code below links to its entry in the terminology"
+    return text
+
+
+def _value_set_section(value_set: ValueSet, rulebook: Rulebook) -> list[str]:
     lines = [
         f"### `{value_set.id}`: {value_set.title}",
         "",
         f"Definition: {value_set.definition}",
         "",
-        f"Derived from: {value_set.source}",
+        f"Derived from: {public_source(value_set, rulebook)}",
         "",
     ]
     lines += ["| member | codes | note |", "|---|---|---|"]
     for member in value_set.members:
-        codes = ", ".join(f"{c.system} {c.code}" for c in member.codes) or "none (name only)"
+        codes = ", ".join(code_link(c.system, c.code) for c in member.codes) or "none (name only)"
         names = ", ".join(member.names())
-        note = member.unverified or ""
+        note = without_internal_files(member.unverified or "")
         if names and names != member.name:
             note = f"also matched by name: {names}" + (f"; {note}" if note else "")
         lines.append(f"| {member.name} | {codes} | {note} |")
