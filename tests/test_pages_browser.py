@@ -142,6 +142,7 @@ def test_a_silent_rule_fires_in_the_audit_and_never_in_a_response(
         expect(row.locator(".ind").first).to_have_text("silent")
         expect(row.locator(".would")).to_have_text("1 of 1 calls (100%)")
         expect(row.locator(".shown")).to_have_text("0")
+        shot(page, "governance-silent")
         # On the review page too the silent rule gives no card.
         page.goto(f"{base}/pages/review")
         page.select_option("#sample", PPI_SAMPLE.name)
