@@ -190,3 +190,19 @@ def test_the_analysis_example_reads_findings_parquet(tmp_path: Path) -> None:
     for line in lines:
         rule, patients = line.split()[:2]
         assert fired[rule] == int(patients.replace(",", ""))
+
+
+def test_without_the_parquet_extra_batch_writes_csv_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lean install (scripts/demo) has no pyarrow: batch still writes findings.csv, summary and
+    report, and says in one line how to get findings.parquet."""
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    out = tmp_path / "out"
+    assert main(["batch", str(BULK), "--out", str(out), "--now", "2026-11-23", "-q"]) == 0
+    captured = capsys.readouterr()
+    assert (out / "findings.csv").is_file() and (out / "report.html").is_file()
+    assert not (out / "findings.parquet").exists()
+    assert "findings.parquet not written: it needs the parquet extra" in captured.err
+    assert "findings.parquet" not in captured.out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -116,3 +117,12 @@ def test_token_ids_are_claimed_once_and_expire(store: Store) -> None:
     assert store.claim_token("https://other.example", "jti-1", expires, WHEN)
     # Once expired, the entry is purged; the token itself is refused by its exp anyway.
     assert store.claim_token("https://ehr.example", "jti-1", expires, expires + timedelta(seconds=1))
+
+
+def test_a_postgresql_url_without_the_driver_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lean install has no PostgreSQL driver: the error says how to install it."""
+    from mdrcds.store.database import StoreConfigurationError
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(StoreConfigurationError, match=r"postgres extra \(pip install 'mdrcds\[postgres\]'"):
+        Store("postgresql+psycopg://user@127.0.0.1:1/db")

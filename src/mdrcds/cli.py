@@ -543,7 +543,14 @@ def batch_command(
 ) -> int:
     """Evaluate a population and write findings, a summary and a report."""
     from mdrcds.reading.population import count_patients
-    from mdrcds.research.batch import against_truth, run_local, summary, write_findings, write_summary
+    from mdrcds.research.batch import (
+        against_truth,
+        parquet_available,
+        run_local,
+        summary,
+        write_findings,
+        write_summary,
+    )
     from mdrcds.research.report import render_report
     from mdrcds.research.synth import read_truth
 
@@ -620,11 +627,14 @@ def batch_command(
         _stderr(f"skipped {problem.source}: {problem.kind}: {problem.message}")
     if "ground_truth" in document:
         _truth_table(document["ground_truth"]["rules"])
+    parquet = engine is BatchEngine.spark or parquet_available()
     print(
         f"{result.patients:,} patients, {document['patients_with_cards']:,} with cards, "
-        f"{len(result.failed):,} failed; wrote findings.csv, findings.parquet, summary.json, report.html "
-        f"to {out}"
+        f"{len(result.failed):,} failed; wrote findings.csv, {'findings.parquet, ' if parquet else ''}"
+        f"summary.json, report.html to {out}"
     )
+    if not parquet:
+        _stderr("findings.parquet not written: it needs the parquet extra (pip install 'mdrcds[parquet]')")
     return OK
 
 

@@ -189,13 +189,22 @@ def run_local(
 # --- outputs ----------------------------------------------------------------------------------------------
 
 
+def parquet_available() -> bool:
+    """Whether findings.parquet can be written (the `parquet` extra, pyarrow, is installed)."""
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def write_findings(rows: Sequence[FindingRow], out: Path, parquet: bool = True) -> None:
-    """findings.csv, and findings.parquet unless Spark wrote it."""
+    """findings.csv, and findings.parquet unless Spark wrote it or pyarrow is not installed."""
     with (out / "findings.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(FINDING_COLUMNS)
         writer.writerows(tuple(getattr(r, column) for column in FINDING_COLUMNS) for r in rows)
-    if not parquet:
+    if not parquet or not parquet_available():
         return
     import pyarrow as pa
     import pyarrow.parquet as pq

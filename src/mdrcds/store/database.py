@@ -30,9 +30,13 @@ from mdrcds.errors import MdrcdsError
 from mdrcds.store.records import FeedbackItem, InvocationRecord
 from mdrcds.store.tables import Card, Feedback, Invocation, PageSession, SeenToken, SilentFinding
 
-__all__ = ["GovernanceRows", "Store", "StoreUnavailable"]
+__all__ = ["GovernanceRows", "Store", "StoreConfigurationError", "StoreUnavailable"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreConfigurationError(MdrcdsError):
+    """The database URL cannot be used on this install (its driver is missing)."""
 
 
 class StoreUnavailable(MdrcdsError):
@@ -69,7 +73,13 @@ class Store:
             connect_args = {"check_same_thread": False, "timeout": 5}
         elif url.startswith("postgresql"):
             connect_args = {"connect_timeout": 2}
-        self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        try:
+            self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        except ModuleNotFoundError as exc:
+            raise StoreConfigurationError(
+                f"the database URL needs the {exc.name} driver, which is not installed: for PostgreSQL "
+                "install the postgres extra (pip install 'mdrcds[postgres]'; scripts/bootstrap installs it)"
+            ) from None
         self._tokens_purged: datetime | None = None
 
     def migrate(self) -> None:
