@@ -24,7 +24,13 @@ def test_spark_and_local_runs_give_identical_findings(tmp_path: Path) -> None:
     for file in BULK.glob("*.ndjson"):
         shutil.copy(file, export / file.name.replace(".000.", ".001."))
     local = run_local([export], now=NOW, workers=2)
-    spark = run_spark([export], tmp_path / "spark-out", now=NOW, master="local[2]")
+    reports: list[tuple[int, int, int]] = []
+    spark = run_spark(
+        [export], tmp_path / "spark-out", now=NOW, master="local[2]", progress=lambda *r: reports.append(r)
+    )
+    # progress: the last report (after the run) has every task of every job done
+    done, total, jobs = reports[-1]
+    assert jobs >= 2 and total > 0 and done == total
     assert local.findings  # the comparison is not vacuous
     assert spark.findings == local.findings
     assert spark.patients == local.patients == 18

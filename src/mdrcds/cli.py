@@ -579,7 +579,19 @@ def batch_command(
         from mdrcds.research.spark import run_spark
 
         _stderr(f"running on Spark ({master or 'default master'})")
-        result = run_spark(inputs, out, now=when, hook=hook.value, master=master, rules_dir=rules)
+        with _progress(quiet, "Spark tasks") as progress:
+            task = progress.add_task("starting Spark", total=None)
+            result = run_spark(
+                inputs,
+                out,
+                now=when,
+                hook=hook.value,
+                master=master,
+                rules_dir=rules,
+                progress=lambda done, total, jobs: progress.update(
+                    task, completed=done, total=total or None, description=f"Spark job {jobs}"
+                ),
+            )
     else:
         with _progress(quiet, "patients") as progress:
             task = progress.add_task("patients", total=count_patients(inputs))

@@ -8,10 +8,12 @@ Spark and collected for `summary.json` and `report.html`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -134,10 +136,13 @@ def run_spark(
     master: str | None = None,
     rules_dir: Path | None = None,
     partitions: int | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> BatchResult:
     """Evaluate every patient of the NDJSON exports under `inputs` on Spark; findings.parquet in `out`.
 
     `master` is a Spark master URL; None means spark-submit's, or `local[2]` outside spark-submit.
+    `progress(done, total, jobs)` is called about twice a second with the Spark tasks done and known so
+    far, over every job the run has started (Spark learns of a job's tasks only when it starts it).
     """
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
@@ -161,6 +166,7 @@ def run_spark(
         .config("spark.sql.shuffle.partitions", str(partitions or 8))
         .getOrCreate()
     )
+    watcher = _TaskWatcher(spark, progress) if progress is not None else None
     try:
         lines = (
             spark.read.text(sorted(files))
@@ -184,6 +190,8 @@ def run_spark(
         )
         collected = evaluated.collect()
     finally:
+        if watcher is not None:
+            watcher.stop()
         spark.stop()
     findings = sorted(
         (
@@ -209,3 +217,41 @@ def run_spark(
     ]
     patients = len({r.patient for r in collected})
     return BatchResult(patients, findings, failed, problems, time.monotonic() - started)
+
+
+class _TaskWatcher:
+    """Polls Spark's status tracker from a daemon thread and reports tasks done over tasks known."""
+
+    def __init__(self, spark: Any, report: Callable[[int, int, int], None]) -> None:
+        self._tracker = spark.sparkContext.statusTracker()
+        self._report = report
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mdrcds-spark-progress", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(0.5):
+            try:
+                self._poll()
+            except Exception:  # the JVM going away at the end of a run must not end the run
+                return
+
+    def _poll(self) -> None:
+        done = total = 0
+        jobs = self._tracker.getJobIdsForGroup(None)
+        for job_id in jobs:
+            job = self._tracker.getJobInfo(job_id)
+            for stage_id in job.stageIds if job else ():
+                stage = self._tracker.getStageInfo(stage_id)
+                # A finished job's stages that never ran were skipped (their input was cached).
+                skipped = job.status == "SUCCEEDED" and stage is not None and stage.numCompletedTasks == 0
+                if stage is not None and not skipped:
+                    done += stage.numCompletedTasks
+                    total += stage.numTasks
+        self._report(done, total, len(jobs))
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=2)
+        with contextlib.suppress(Exception):
+            self._poll()
