@@ -7,11 +7,14 @@ import orjson
 import pytest
 
 from conftest import NOW, bundle, hook_request, medication_request
+from mdrcds.cards.render import rule_of
 from mdrcds.errors import FhirValidationError, InputFormatError
 from mdrcds.facts import Fact, extract_facts, parse_date
 from mdrcds.knowledge.rulebook import Rulebook
 from mdrcds.knowledge.terminology import Code, Member, Terminology, ValueSet
 from mdrcds.reading.fhir import read_bytes, validator
+from mdrcds.reasoning.engine import Engine
+from mdrcds.service import evaluate
 
 
 def code_only(value_set: str, kind: str, member: str, system: str, code: str) -> ValueSet:
@@ -369,3 +372,52 @@ def test_significance_from_a_diagnostic_implication_observation() -> None:
         "Observation/imp": None,
         "Observation/var": "loinc LA6668-3",
     }
+
+
+def test_facts_only_of_the_past_are_validated_when_a_rule_matches(rulebook: Rulebook, engine: Engine) -> None:
+    """docs/decisions/0011: a stopped order of years ago becomes facts unvalidated; validated (and
+    its defect reported) as soon as the patient has any rule match, so no card rests on unvalidated data."""
+    old = medication_request("old", "stopped", code="11170", authored="2019-01-01", priority=42)
+    alone = evaluate(orjson.dumps(bundle([old])), rulebook=rulebook, engine=engine, now=NOW)
+    assert alone.cards == [] and [f.source for f in alone.facts.facts] == ["MedicationRequest/old"]
+    assert (alone.facts.resources_validated, alone.facts.resources_deferred) == (0, 1)
+
+    def request(old_order: dict[str, Any]) -> dict[str, Any]:
+        return hook_request(
+            "order-select",
+            drafts=[medication_request("pembro", "draft", code="1547545")],
+            selections=["MedicationRequest/pembro"],
+            prefetch=[medication_request("vera", "active", code="11170"), old_order],
+        )
+
+    with pytest.raises(FhirValidationError, match="MedicationRequest/old at priority"):
+        evaluate(request(old), rulebook=rulebook, engine=engine, now=NOW)
+    evaluation = evaluate(request({**old, "priority": "routine"}), rulebook=rulebook, engine=engine, now=NOW)
+    assert [rule_of(c) for c in evaluation.cards] == ["mdr1-inhibitor-with-immunotherapy"]
+    assert (evaluation.facts.resources_validated, evaluation.facts.resources_deferred) == (3, 0)
+
+
+def test_a_current_invalid_resource_is_still_refused_at_once(rulebook: Rulebook) -> None:
+    """The true-positive side: what a card about current treatment rests on is validated while read,
+    whether or not anything matches."""
+    current = medication_request("vera", "active", code="11170", priority=42)
+    with pytest.raises(FhirValidationError, match="MedicationRequest/vera at priority"):
+        facts_of(bundle([current]), rulebook.terminology)
+
+
+def test_a_shape_that_breaks_fact_making_is_named_by_validation(
+    rulebook: Rulebook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Facts are made before a past-only resource is validated: should its shape break fact-making, the
+    validator's message names the defect instead of an internal error."""
+    from mdrcds.facts import builder
+
+    def breaks(resource: dict[str, Any]) -> Any:
+        raise TypeError("unexpected shape")
+
+    monkeypatch.setattr(builder, "exposure_of", breaks)
+    invalid = medication_request("old", "stopped", code="11170", authored="2019-01-01", priority=42)
+    with pytest.raises(FhirValidationError, match="priority"):
+        facts_of(bundle([invalid]), rulebook.terminology)
+    with pytest.raises(TypeError):  # a valid resource: the defect is ours, and it is not hidden
+        facts_of(bundle([{**invalid, "priority": "routine"}]), rulebook.terminology)

@@ -15,8 +15,17 @@ from mdrcds.cards.detectedissue import detected_issue
 from mdrcds.cards.render import Card, build_card, rule_of
 from mdrcds.errors import EvaluationLimitError
 from mdrcds.facts import FactSet, extract_facts
+from mdrcds.facts.context import preload as preload_context
 from mdrcds.knowledge.rulebook import Rulebook
-from mdrcds.reading.fhir import FhirInput, FhirVersion, build_resource, read_bytes, read_input, validator
+from mdrcds.reading.fhir import (
+    FhirInput,
+    FhirVersion,
+    build_resource,
+    preload_models,
+    read_bytes,
+    read_input,
+    validator,
+)
 from mdrcds.reasoning.engine import Engine
 from mdrcds.reasoning.findings import Finding, Focus, build_findings
 
@@ -92,6 +101,17 @@ class Evaluation:
         return replace(self, cards=cards)
 
 
+def warm_up(*, context: bool = True) -> None:
+    """Pay a process's one-time costs before its first patient: the FHIR models of every resource type
+    that can become a fact (about 0.2 s) and, with `context`, medspaCy's ConText pipeline (about 1.5 s
+    and 150 MB, which records coded throughout never need). The service does both at start-up;
+    `mdrcds batch` workers and `mdrcds evaluate` over several inputs load the models. Without it the
+    first records of a process are several times slower than the rest (docs/performance.md)."""
+    preload_models("R4")
+    if context:
+        preload_context()
+
+
 def evaluate(
     document: Any,
     *,
@@ -154,6 +174,10 @@ def evaluate_input(
     withheld = None
     if fact_set.deceased is None:
         matches = engine.run(fact_set.facts, max_matches=limits.max_matches)
+        if matches:
+            # Facts only of the past were not validated while read (docs/decisions/0011): any match
+            # may rest on them, directly, through a derived fact or a card's context line.
+            fact_set.validate_deferred()
         focus = Focus.for_hook(fhir_input.hook, fhir_input.selection_refs, fhir_input.draft_refs)
         findings = build_findings(
             matches, fact_set.by_id(), rulebook.rules, fhir_input.hook, focus, include_research

@@ -5,11 +5,12 @@ JSON dicts and calls the validator it is given)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
 
-from mdrcds.errors import InputFormatError
+from mdrcds.errors import InputFormatError, MdrcdsError
 from mdrcds.facts import derived
 from mdrcds.facts.conditions import condition_state, in_other_context, treatment_induced
 from mdrcds.facts.dose import (
@@ -100,6 +101,8 @@ def extract_facts(
         resources_read=len(fhir_input.resources),
         resources_validated=builder.validated,
         deceased=builder.deceased,
+        deferred=tuple(builder.deferred),
+        validate=validate,
     )
 
 
@@ -134,6 +137,8 @@ class _Builder:
         self.now = now
         self._validate = validate
         self._validated_ids: set[int] = set()
+        self.deferred: list[JsonObject] = []
+        """Resources whose facts are all of the past, not yet validated (see `_keep`)."""
         self.medications = fhir_input.medication_index()
         self.facts: list[Fact] = []
         self.patient_id: str | None = None
@@ -242,11 +247,29 @@ class _Builder:
         matches = _merge(self.terminology.classify(c, "medication") for c in concepts)
         if not matches and not draft:
             return
-        self.validate(resource)
-        if medication is not None and medication.get("resourceType") == "Medication":
-            self.validate(medication)
+        checked = [
+            resource,
+            *([medication] if medication and medication.get("resourceType") == "Medication" else []),
+        ]
+        if draft:
+            for item in checked:
+                self.validate(item)
         if not matches:
             return
+        with self._validated_on_failure(checked):
+            made = self._medication_facts(resource, source, draft, concepts, medication, matches)
+        self._keep(made, checked, eager=draft)
+
+    def _medication_facts(
+        self,
+        resource: JsonObject,
+        source: str,
+        draft: bool,
+        concepts: list[Concept],
+        medication: JsonObject | None,
+        matches: list[ClassMatch],
+    ) -> list[Fact]:
+        made: list[Fact] = []
         label = concepts[0].label() if concepts else "unnamed medication"
         exposure = exposure_of(resource)
         status = "do-not-perform" if resource.get("doNotPerform") is True else exposure.status
@@ -270,7 +293,7 @@ class _Builder:
                 attributes.update(
                     self._steroid_dose(resource, instructions, float(factor), strength, exposure)
                 )
-            self.facts.append(
+            made.append(
                 _fact(
                     match,
                     "medication",
@@ -285,6 +308,32 @@ class _Builder:
                     exposure.until(look_back),
                 )
             )
+        return made
+
+    @contextmanager
+    def _validated_on_failure(self, resources: list[JsonObject]) -> Iterator[None]:
+        """Facts are made before validation (see `_keep`): should an unvalidated resource's shape make
+        fact-making fail, validating it names the defect (FhirValidationError) instead."""
+        try:
+            yield
+        except MdrcdsError:
+            raise
+        except Exception:
+            for resource in resources:
+                self.validate(resource)
+            raise
+
+    def _keep(self, made: list[Fact], resources: list[JsonObject], eager: bool) -> None:
+        """Add a resource's facts. Its resources are validated now when a fact is current (or a draft
+        order): what a card about current treatment rests on. Facts only of the past (a stopped order of
+        years ago) are validated when the patient has any rule match (`FactSet.validate_deferred`),
+        which is what keeps a long treatment history cheap (docs/decisions/0011)."""
+        if eager or any(fact.current for fact in made):
+            for resource in resources:
+                self.validate(resource)
+        else:
+            self.deferred.extend(r for r in resources if id(r) not in self._validated_ids)
+        self.facts.extend(made)
 
     def _irrelevant_medication(self, wrapped: Resource) -> bool:
         """True when nothing about this record can become a fact, found without converting it: it
@@ -378,7 +427,14 @@ class _Builder:
         if not matches:
             return
         resource = wrapped.json
-        self.validate(resource)
+        with self._validated_on_failure([resource]):
+            made = self._coded_facts(wrapped, resource, kind, concept, matches)
+        self._keep(made, [resource], eager=False)
+
+    def _coded_facts(
+        self, wrapped: Resource, resource: JsonObject, kind: str, concept: Concept, matches: list[ClassMatch]
+    ) -> list[Fact]:
+        made: list[Fact] = []
         source = self._source(wrapped)
         attributes: dict[str, Scalar] = {}
         if kind == "condition":
@@ -407,9 +463,10 @@ class _Builder:
             if match.value_set == GENOMIC_VARIANT:
                 fact_attributes.update(variant_values(resource, self.terminology))
             fact_attributes.update(_member_attributes(match))
-            self.facts.append(
+            made.append(
                 _fact(match, kind, source, label, status, current, start, end, False, fact_attributes)
             )
+        return made
 
     def _collect_annotations(self, resource: JsonObject, source: str, matches: list[ClassMatch]) -> None:
         """Variant annotations: the variant's own, and those an annotation Observation gives the

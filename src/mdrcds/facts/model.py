@@ -6,9 +6,10 @@ One fact says "this resource belongs to this value set through this member", e.g
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from mdrcds.knowledge.ruleschema import ENGINE_FIELDS
 
@@ -96,6 +97,23 @@ class FactSet:
     resources_validated: int
     deceased: str | None = None
     """How the Patient resource records the patient's death by the evaluation date, when it does."""
+    deferred: tuple[dict[str, Any], ...] = ()
+    """Resources whose facts are all of the past, not validated yet (docs/decisions/0011)."""
+    validate: Callable[[dict[str, Any]], None] | None = None
+
+    @property
+    def resources_deferred(self) -> int:
+        """Resources that became facts of the past only and are not (yet) validated."""
+        return len(self.deferred)
+
+    def validate_deferred(self) -> None:
+        """Validate the deferred resources (FhirValidationError for the first invalid one): called
+        when a rule matched, before any card is built, so that every card rests on validated data."""
+        if self.validate is not None:
+            for resource in self.deferred:
+                self.validate(resource)
+            self.resources_validated += len(self.deferred)
+        self.deferred = ()
 
     def by_id(self) -> dict[str, Fact]:
         """Facts keyed by id."""

@@ -24,7 +24,7 @@ from mdrcds.errors import MdrcdsError
 from mdrcds.knowledge.rulebook import Rulebook, load_rulebook
 from mdrcds.reading.population import PatientRecord, ReadProblem, records
 from mdrcds.reasoning.engine import Engine
-from mdrcds.service import evaluate
+from mdrcds.service import evaluate, warm_up
 
 FINDING_COLUMNS = (
     "patient",
@@ -116,6 +116,7 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(rules_dir: Path | None, now: date, hook: str) -> None:
     rulebook = load_rulebook(rules_dir)
     _WORKER.update(rulebook=rulebook, engine=Engine(rulebook), now=now, hook=hook)
+    warm_up(context=False)
 
 
 def _work(record: PatientRecord) -> PatientOutcome:

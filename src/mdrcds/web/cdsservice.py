@@ -20,14 +20,13 @@ from starlette.responses import Response
 
 from mdrcds.cards.render import rule_of
 from mdrcds.errors import EngineError, EvaluationLimitError, FhirValidationError, InputFormatError
-from mdrcds.facts.context import preload as preload_context
 from mdrcds.knowledge.rulebook import Rulebook, load_rulebook
 from mdrcds.reading.fhir import FhirInput, drop_unadvertised_prefetch, keep_patient, read_bytes
 from mdrcds.reading.hookrequest import RequestError, check_request
 from mdrcds.reading.prefetch import PREFETCH_TEMPLATES, FhirFetcher, FhirServerError
 from mdrcds.reasoning.engine import Engine
 from mdrcds.research.draftrun import DraftSlots
-from mdrcds.service import Evaluation, Limits, evaluate_input
+from mdrcds.service import Evaluation, Limits, evaluate_input, warm_up
 from mdrcds.settings import Settings
 from mdrcds.store.audit import AuditLog
 from mdrcds.store.database import Store, StoreUnavailable
@@ -370,7 +369,7 @@ def _warmed_up(rulebook: Rulebook) -> Engine:
     """The engine, after one throwaway evaluation, so the first real call does not pay for imports
     and model builds."""
     engine = Engine(rulebook)
-    preload_context()
+    warm_up()
     order = {
         "resourceType": "MedicationRequest",
         "id": "warm-up",
