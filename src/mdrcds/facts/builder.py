@@ -341,9 +341,14 @@ class _Builder:
         no value set, and it is not one of the hook's draft orders. Most of a record's orders are."""
         if wrapped.element("medicationReference") is not None or wrapped.element("medication") is not None:
             return False
-        concept = concept_of(wrapped.element("medicationCodeableConcept"))
-        if concept is not None and self.terminology.classify(concept, "medication"):
-            return False
+        # A record names the same few drugs on hundreds of orders: the raw concept is looked up first.
+        key = wrapped.element_key("medicationCodeableConcept")
+        if key is None or not self.terminology.known_unclassified("medication", key):
+            concept = concept_of(wrapped.element("medicationCodeableConcept"))
+            if concept is not None and self.terminology.classify(concept, "medication"):
+                return False
+            if key is not None:
+                self.terminology.remember_unclassified("medication", key)
         return self.input.reference_of(wrapped) not in self.input.draft_refs
 
     def _look_back_days(self, match: ClassMatch) -> int:

@@ -97,9 +97,14 @@ class Resource:
         """The minified JSON of the resource's `code` element (b'null' when absent), read without
         converting the rest; None once the resource is converted. Equal keys are equal codes, so a
         caller may remember what a key classified to."""
+        return self.element_key("code")
+
+    def element_key(self, name: str) -> bytes | None:
+        """The minified JSON of one top-level element (b'null' when absent), read without converting
+        it; None once the resource is converted. As `code_key`, for any element."""
         if self._node is None:
             return None
-        return _minified(self._field("code"))
+        return _minified(self._field(name))
 
     def peek_code(self) -> Any:
         """The resource's `code` element, read without converting the rest of the resource."""
