@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import statistics
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -216,6 +218,13 @@ def evaluate_command(
     research: Annotated[
         bool, typer.Option("--research", help="Also show the cards of research-mode and silent rules.")
     ] = False,
+    timing: Annotated[
+        bool,
+        typer.Option(
+            "--timing",
+            help="Print to stderr the time per input (reading the file to cards; start-up apart).",
+        ),
+    ] = False,
 ) -> int:
     """Evaluate CDS Hooks requests, Bundles or FHIR resources and print the cards."""
     found = find_inputs(paths)
@@ -232,10 +241,13 @@ def evaluate_command(
     engine = Engine(load_rulebook(rules))
     if len(found.files) >= WARM_UP_FROM_FILES:
         warm_up(context=False)
+    started = time.perf_counter()
     colour = output is OutputFormat.text and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     failures = len(found.missing)
+    times: list[float] = []
     for path in found.files:
         when = now or stated_now(path) or date.today()
+        begun = time.perf_counter()
         try:
             evaluation = _evaluate_file(
                 path, hook.value if hook else None, fhir_version, research, engine, when
@@ -244,6 +256,8 @@ def evaluate_command(
             failures += 1
             _stderr(f"error: {exc}")
             continue
+        finally:
+            times.append((time.perf_counter() - begun) * 1000)
         if output is OutputFormat.json:
             sys.stdout.write(orjson.dumps(evaluation.response()).decode() + "\n")
         elif output is OutputFormat.detectedissue:
@@ -256,6 +270,12 @@ def evaluate_command(
             sys.stdout.write(orjson.dumps(build_resource(bundle)).decode() + "\n")
         else:
             _print_text(evaluation, sys.stdout, colour)
+    if timing:
+        _stderr(
+            f"{len(times)} inputs in {(time.perf_counter() - started) * 1000:,.0f} ms with output: reading "
+            f"to cards, mean {statistics.mean(times):.2f} ms, median {statistics.median(times):.2f} ms, "
+            f"max {max(times):.2f} ms per input (start-up not included)"
+        )
     return FAILED if failures else OK
 
 
