@@ -421,3 +421,33 @@ def test_a_shape_that_breaks_fact_making_is_named_by_validation(
         facts_of(bundle([invalid]), rulebook.terminology)
     with pytest.raises(TypeError):  # a valid resource: the defect is ours, and it is not hidden
         facts_of(bundle([{**invalid, "priority": "routine"}]), rulebook.terminology)
+
+
+def condition(resource_id: str, text: str, code: str | None = None) -> dict[str, Any]:
+    concept: dict[str, Any] = {"text": text}
+    if code:
+        concept["coding"] = [{"system": "http://snomed.info/sct", "code": code, "display": text}]
+    return {
+        "resourceType": "Condition",
+        "id": resource_id,
+        "clinicalStatus": {"coding": [{"code": "active"}]},
+        "code": concept,
+        "subject": {"reference": "Patient/p1"},
+    }
+
+
+def test_where_the_code_places_a_diagnosis_its_text_cannot_take_it_out(rulebook: Rulebook) -> None:
+    """Codes outrank free text: SNOMED 161665007 (history of renal transplant, in the solid-organ
+    value set by code) keeps the patient a transplant recipient whatever the words say, and its
+    members matched by name are not voided either. The same words with no code, or under a code of
+    another meaning, are read by ConText and voided."""
+    coded = facts_of(
+        bundle([condition("c1", "History of renal transplant (situation)", "161665007")]),
+        rulebook.terminology,
+    )
+    assert {f.value_set for f in coded} == {"solid-organ-transplant"}
+    assert {"history of renal transplant", "kidney transplant"} <= {f.member for f in coded}
+    awaiting = "Awaiting kidney transplant"
+    assert facts_of(bundle([condition("c2", awaiting)]), rulebook.terminology) == []
+    # a code of another class (a finding about employment) does not vouch for the text
+    assert facts_of(bundle([condition("c3", awaiting, "160903007")]), rulebook.terminology) == []

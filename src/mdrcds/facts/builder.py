@@ -424,10 +424,13 @@ class _Builder:
             self.terminology.remember_unclassified(kind, key)
         if matches and kind in ("condition", "procedure"):
             resource_json = wrapped.json
+            # Codes outrank free text: where the code places the concept in a value set, words in its
+            # text cannot take it out again (and ConText need not read them).
+            coded = {m.value_set for m in matches if m.matched_by == "code"}
             matches = [
                 m
                 for m in matches
-                if not in_other_context(concept, m.member.names(), resource_json, m.matched_by == "code")
+                if not in_other_context(concept, m.member.names(), resource_json, m.value_set in coded)
             ]
         if not matches:
             return
