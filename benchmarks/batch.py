@@ -1,6 +1,7 @@
 """Batch throughput: patients/s of `mdrcds batch` (local, 1 and 2 workers; Spark local[2]) and peak memory.
 
     .venv/bin/python benchmarks/batch.py [--population 100000] [--skip-spark]
+    .venv/bin/python benchmarks/batch.py --cohort 1000000 [--scratch DIR]
 
 Runs `mdrcds batch` as a subprocess on (1) the Bulk Data sample in fhir_samples/bulk (13 patients) and
 (2) a generated population: that sample replicated with new patient ids until it holds `--population`
@@ -8,6 +9,10 @@ patients (about 335 kB of rule-relevant NDJSON per patient, so 100,000 patients 
 Wall time includes start-up (Spark's JVM start is several seconds). Memory is sampled from /proc every
 0.2 s over the whole process tree of the run (driver, workers and, for Spark, the JVM and its Python
 workers): "tree MB" is the peak of the summed RSS, "process MB" the largest single process.
+
+--cohort N: the synthetic oncology cohort (`mdrcds synth --patients N`, Bulk NDJSON, rules planted at
+2 %) instead, run with local 2 workers and Spark local[2]; prints each run and whether the per-rule
+patient counts of the two engines are equal (the summary's `rules`), and keeps the summaries.
 """
 
 from __future__ import annotations
@@ -149,15 +154,57 @@ def run(inputs: Path, engine: str, workers: int, out: Path) -> tuple[float, floa
     return elapsed, memory.peak_tree_kb / 1024, memory.peak_process_kb / 1024, patients
 
 
+def cohort(scratch: Path, size: int, skip_spark: bool) -> None:
+    """The synthetic oncology cohort of `size` patients through local 2 workers and Spark local[2]."""
+    target = scratch / "cohort"
+    started = time.perf_counter()
+    mdrcds = str(Path(sys.executable).parent / "mdrcds")
+    subprocess.run(
+        [mdrcds, "synth", "--patients", str(size), "--seed", "1", "--out", str(target), "--quiet"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    mb = sum(f.stat().st_size for f in target.glob("*.ndjson")) / 1e6
+    print(
+        f"python {platform.python_version()}; mdrcds synth: {size:,} patients, {mb:,.0f} MB NDJSON in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+    print(
+        f"{'engine':<14} {'patients':>9} {'seconds':>8} {'patients/s':>11} {'tree MB':>8} {'process MB':>10}",
+        flush=True,
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for engine, workers in [("local", 2)] + ([] if skip_spark else [("spark", 2)]):
+        out = scratch / f"out-{engine}"
+        elapsed, tree, process, patients = run(target, engine, workers, out)
+        label = f"{engine} {workers}w" if engine == "local" else "spark local[2]"
+        rate = patients / elapsed
+        print(
+            f"{label:<14} {patients:>9,} {elapsed:>8.1f} {rate:>11.1f} {tree:>8.0f} {process:>10.0f}",
+            flush=True,
+        )
+        summary = json.loads((out / "summary.json").read_text())
+        counts[engine] = {rule: figures["patients"] for rule, figures in summary["rules"].items()}
+    for engine, per_rule in counts.items():
+        print(f"{engine}: {json.dumps(per_rule, sort_keys=True)}")
+    if len(counts) == 2:
+        print("per-rule patient counts equal between engines:", counts["local"] == counts["spark"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--population", type=int, default=100_000)
+    parser.add_argument("--cohort", type=int, help="the synthetic oncology cohort of this size instead")
+    parser.add_argument("--scratch", type=Path, help="where to write (default: a temporary directory)")
     parser.add_argument("--skip-spark", action="store_true")
     parser.add_argument("--typical-only", action="store_true", help="leave the two outlier records out")
     args = parser.parse_args()
-    scratch = Path(tempfile.mkdtemp(prefix="mdrcds-batch-bench-"))
+    scratch = Path(tempfile.mkdtemp(prefix="mdrcds-batch-bench-", dir=args.scratch))
     try:
-        measure(scratch, args.population, args.typical_only, args.skip_spark)
+        if args.cohort:
+            cohort(scratch, args.cohort, args.skip_spark)
+        else:
+            measure(scratch, args.population, args.typical_only, args.skip_spark)
     finally:
         shutil.rmtree(scratch)  # the generated population is gigabytes
 
