@@ -56,6 +56,7 @@ class Authentication:
     def __init__(self, settings: Settings, authenticator: Authenticator | None) -> None:
         self.settings = settings
         self.authenticator = authenticator
+        self._warned_off = False
 
     def audience(self, request: Request, path: str | None = None) -> str | None:
         """The URL the client called (or `path` on the same host), as the JWT `aud` must name it;
@@ -71,9 +72,14 @@ class Authentication:
     def check(self, request: Request) -> str | None:
         """The caller's issuer (None with auth off); raises Rejected."""
         if self.authenticator is None:
-            log.warning(
-                "authentication is off (MDRCDS_AUTH=off): development only", extra={"path": request.url.path}
-            )
+            if not self._warned_off:
+                # Said at start-up too; once more at the first call, not at every call (a log line per
+                # call cost about 4 % of a call's time).
+                self._warned_off = True
+                log.warning(
+                    "authentication is off (MDRCDS_AUTH=off): development only",
+                    extra={"path": request.url.path},
+                )
             return None
         audience = self.audience(request)
         if audience is None:
