@@ -408,9 +408,12 @@ def test_rule_pages_link_golden_cases_to_card_review_and_show_evidence_badges(op
         assert "mdr1-r5-codeablereference" not in form  # the service reads R4: R5 samples are not offered
         # samples grouped by rule, with readable titles and what each should do
         assert '<optgroup label="MDR1 (P-glycoprotein) inhibitor with immunotherapy">' in form
+        # each with the date it is evaluated at when the date field is left empty (its own)
         assert (
-            ">should fire: Pembrolizumab selected while verapamil is active (order-select)</option>" in form
+            ">should fire: Pembrolizumab selected while verapamil is active (order-select) (at 2026-11-23)"
+            "</option>" in form
         )
+        assert 'name="now" value=""' in form and "empty: a sample at its own date, shown beside it" in form
         assert ">should not fire: " in form
         review = client.post(
             "/pages/review",

@@ -14,6 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,7 +83,8 @@ def review_form(service: Service, chosen: ReviewInput | None = None, preselect: 
         'accept=".json,.ndjson,application/json,application/fhir+json">'
         '<div class="row"><div><label for="hook">Hook (for Bundles and NDJSON)</label>'
         f'<select id="hook" name="hook">{hooks}</select></div>'
-        '<div><label for="now">Now (evaluation date)</label>'
+        '<div><label for="now">Now (evaluation date; empty: a sample at its own date, shown '
+        "beside it)</label>"
         f'<input id="now" type="date" name="now" value="{now}">'
         '</div><div><button type="submit" id="evaluate">Evaluate</button></div></div></form>'
     )
@@ -112,18 +114,27 @@ def _sample_options(service: Service, names: tuple[str, ...], selected: str) -> 
             title = sample_title(directory, name) if directory else name
             items.append(
                 f'<option value="{attr(name)}"{" selected" if mark else ""}>'
-                f"{'should fire' if fires else 'should not fire'}: {escape(title)}</option>"
+                f"{'should fire' if fires else 'should not fire'}: {escape(title)}"
+                f"{_at_date(directory, name)}</option>"
             )
         groups.append(f'<optgroup label="{attr(rule.title)}">{"".join(items)}</optgroup>')
     others = [name for name in names if name not in placed]
     if others:
         rest = "".join(
             f'<option value="{attr(name)}"{" selected" if name == selected and not marked else ""}>'
-            f"{escape(sample_title(directory, name) if directory else name)}</option>"
+            f"{escape(sample_title(directory, name) if directory else name)}"
+            f"{_at_date(directory, name)}</option>"
             for name in others
         )
         groups.append(f'<optgroup label="Other samples">{rest}</optgroup>')
     return "".join(groups)
+
+
+@lru_cache(maxsize=1024)
+def _at_date(directory: Path | None, name: str) -> str:
+    """' (at 2026-11-23)': the date a sample is evaluated at when the date field is left empty."""
+    stated = stated_now(directory / name / "request.json") if directory else None
+    return f" (at {stated.isoformat()})" if stated else ""
 
 
 def _sample_hook(service: Service, name: str) -> str | None:
