@@ -17,7 +17,7 @@ from conftest import ROOT
 from mdrcds.errors import RuleLoadError
 from mdrcds.knowledge.rulebook import Rulebook, with_draft_rule
 from mdrcds.research.draftrun import DraftRunError, DraftSlots, DraftSlotsFull, run_with_draft
-from mdrcds.research.ruletesting import TestingInputError, Upload
+from mdrcds.research.ruletesting import TestingInputError, TestingRun, Upload
 from mdrcds.settings import Settings
 from service_support import live_service
 
@@ -192,6 +192,22 @@ def rulebook_with_draft(rulebook: Rulebook) -> Rulebook:
     return with_draft_rule(rulebook, DRAFT.encode(), f"{DRAFT_ID}.yaml")[0]
 
 
+def run_draft(
+    rulebook: Rulebook, uploads: list[Upload], *, max_subjects: int = 10, seconds: float = 120
+) -> TestingRun:
+    """`run_with_draft` with the draft rule, at the case's date, from synchronous test code."""
+    return asyncio.run(
+        run_with_draft(
+            rulebook_with_draft(rulebook),
+            uploads,
+            now=date(2026, 11, 23),
+            hook="patient-view",
+            max_subjects=max_subjects,
+            seconds=seconds,
+        )
+    )
+
+
 def test_the_draft_leaves_the_rulebook_object_as_it_was(rulebook: Rulebook) -> None:
     drafted, rule = with_draft_rule(rulebook, DRAFT.encode(), f"{DRAFT_ID}.yaml")
     assert rule.id == DRAFT_ID and rule.id in {r.id for r in drafted.rules}
@@ -204,27 +220,8 @@ def test_the_draft_leaves_the_rulebook_object_as_it_was(rulebook: Rulebook) -> N
 def test_a_run_past_its_deadline_is_stopped(rulebook: Rulebook) -> None:
     uploads = [Upload("case.yaml", CASE.encode())]
     with pytest.raises(DraftRunError, match="took longer than"):
-        asyncio.run(
-            run_with_draft(
-                rulebook_with_draft(rulebook),
-                uploads,
-                now=date(2026, 11, 23),
-                hook="patient-view",
-                max_subjects=10,
-                seconds=0.001,
-            )
-        )
-    run = asyncio.run(
-        run_with_draft(
-            rulebook_with_draft(rulebook),
-            uploads,
-            now=date(2026, 11, 23),
-            hook="patient-view",
-            max_subjects=10,
-            seconds=120,
-        )
-    )
-    assert [s.passed for s in run.subjects] == [True]
+        run_draft(rulebook, uploads, seconds=0.001)
+    assert [s.passed for s in run_draft(rulebook, uploads).subjects] == [True]
 
 
 def test_draft_runs_beyond_the_limit_are_refused() -> None:
@@ -239,16 +236,7 @@ def test_draft_runs_beyond_the_limit_are_refused() -> None:
 def test_a_draft_run_over_the_patient_limit_is_refused_before_it_runs(rulebook: Rulebook) -> None:
     uploads = [Upload(f"case-{n}.yaml", CASE.encode()) for n in range(3)]
     with pytest.raises(TestingInputError, match="more than 2"):
-        asyncio.run(
-            run_with_draft(
-                rulebook_with_draft(rulebook),
-                uploads,
-                now=date(2026, 11, 23),
-                hook="patient-view",
-                max_subjects=2,
-                seconds=120,
-            )
-        )
+        run_draft(rulebook, uploads, max_subjects=2)
 
 
 def test_the_draft_fixture_is_the_shipped_rule_renamed() -> None:

@@ -166,7 +166,8 @@ def evaluate_input(
             f"{source}: {len(fhir_input.resources)} resources; this service evaluates at most "
             f"{limits.max_resources} per call"
         )
-    fact_set = extract_facts(fhir_input, rulebook.terminology, now, validator(fhir_version))
+    validate = validator(fhir_version)
+    fact_set = extract_facts(fhir_input, rulebook.terminology, now, validate)
     if len(fact_set.facts) > limits.max_facts:
         raise EvaluationLimitError(
             f"{source}: {len(fact_set.facts)} clinical facts; at most {limits.max_facts} per call"
@@ -177,7 +178,7 @@ def evaluate_input(
         if matches:
             # Facts only of the past were not validated while read (docs/decisions/0011): any match
             # may rest on them, directly, through a derived fact or a card's context line.
-            fact_set.validate_deferred()
+            fact_set.validate_deferred(validate)
         focus = Focus.for_hook(fhir_input.hook, fhir_input.selection_refs, fhir_input.draft_refs)
         findings = build_findings(
             matches, fact_set.by_id(), rulebook.rules, fhir_input.hook, focus, include_research

@@ -102,7 +102,6 @@ def extract_facts(
         resources_validated=builder.validated,
         deceased=builder.deceased,
         deferred=tuple(builder.deferred),
-        validate=validate,
     )
 
 

@@ -99,20 +99,19 @@ class FactSet:
     """How the Patient resource records the patient's death by the evaluation date, when it does."""
     deferred: tuple[dict[str, Any], ...] = ()
     """Resources whose facts are all of the past, not validated yet (docs/decisions/0011)."""
-    validate: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def resources_deferred(self) -> int:
         """Resources that became facts of the past only and are not (yet) validated."""
         return len(self.deferred)
 
-    def validate_deferred(self) -> None:
-        """Validate the deferred resources (FhirValidationError for the first invalid one): called
-        when a rule matched, before any card is built, so that every card rests on validated data."""
-        if self.validate is not None:
-            for resource in self.deferred:
-                self.validate(resource)
-            self.resources_validated += len(self.deferred)
+    def validate_deferred(self, validate: Callable[[dict[str, Any]], None]) -> None:
+        """Validate the deferred resources with `validate` (the validator the facts were made with;
+        FhirValidationError for the first invalid one): called when a rule matched, before any card is
+        built, so that every card rests on validated data."""
+        for resource in self.deferred:
+            validate(resource)
+        self.resources_validated += len(self.deferred)
         self.deferred = ()
 
     def by_id(self) -> dict[str, Fact]:

@@ -150,7 +150,8 @@ CODE_PAGES = {
     "ncit": "https://ncit.nci.nih.gov/ncitbrowser/ConceptReport.jsp?dictionary=NCI_Thesaurus&code={code}",
 }
 """The public page of a code, per code system, where the terminology's publisher has one (ICD-10-CM
-has none per code: its codes are checked against the CMS release by `mdrcds rules check`)."""
+has none per code: its codes are checked against the CMS release by `mdrcds rules check`). The URL
+patterns are the publishers' browsers as other projects link them (seen in public code, 2026-12-03)."""
 
 
 def code_link(system: str, code: str) -> str:

@@ -86,7 +86,11 @@ async def run_form(service: Service, request: Request, user: str) -> Response:
         if len(drafts) > 1:
             raise FormError(400, "upload one draft rule at a time")
         if drafts:
-            rulebook, draft = with_draft_rule(service.rulebook, drafts[0][1], drafts[0][0])
+            # up to 4 MiB of YAML to parse and lint: not on the event loop
+            name, data = drafts[0]
+            rulebook, draft = await service.pools.run(
+                service.pools.reading, lambda: with_draft_rule(service.rulebook, data, name)
+            )
         expected = parse_expected_counts(expected_text, rulebook)
         uploads = [Upload(name, data) for name, data in files_of(form, "files")]
         if not uploads:
