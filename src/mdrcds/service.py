@@ -16,6 +16,7 @@ from mdrcds.cards.render import Card, build_card, rule_of
 from mdrcds.errors import EvaluationLimitError
 from mdrcds.facts import FactSet, extract_facts
 from mdrcds.facts.context import preload as preload_context
+from mdrcds.facts.screen import screen_for
 from mdrcds.knowledge.rulebook import Rulebook
 from mdrcds.reading.fhir import (
     FhirInput,
@@ -132,7 +133,9 @@ def evaluate(
     Raises mdrcds.errors.InputError for input that cannot be evaluated.
     """
     if isinstance(document, bytes | str):
-        fhir_input = read_bytes(document, source=source, default_hook=default_hook)
+        fhir_input = read_bytes(
+            document, source=source, default_hook=default_hook, screen=screen_for(rulebook.terminology)
+        )
     else:
         fhir_input = read_input(document, source=source, default_hook=default_hook)
     return evaluate_input(
@@ -161,9 +164,9 @@ def evaluate_input(
     has added prefetch data it fetched itself. Same contract as `evaluate`."""
     source = fhir_input.source
     limits = limits or Limits()
-    if len(fhir_input.resources) > limits.max_resources:
+    if fhir_input.resource_count > limits.max_resources:
         raise EvaluationLimitError(
-            f"{source}: {len(fhir_input.resources)} resources; this service evaluates at most "
+            f"{source}: {fhir_input.resource_count} resources; this service evaluates at most "
             f"{limits.max_resources} per call"
         )
     validate = validator(fhir_version)

@@ -4,7 +4,6 @@ JSON dicts and calls the validator it is given)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -35,26 +34,16 @@ from mdrcds.facts.fhirjson import (
 from mdrcds.facts.genomics import Annotation, annotation_of, variant_values
 from mdrcds.facts.model import ENGINE_FIELDS, Fact, FactSet, Scalar
 from mdrcds.facts.route import NOT_STATED_NOTE, route_of
+from mdrcds.facts.screen import BODY_WEIGHT, KIND_BY_TYPE, screen_for
 from mdrcds.knowledge.terminology import ClassMatch, Concept, Terminology
 from mdrcds.reading.fhir import FhirInput, Resource
 
-_KIND_BY_TYPE = {
-    "MedicationRequest": "medication",
-    "MedicationStatement": "medication",
-    "MedicationAdministration": "medication",
-    "MedicationDispense": "medication",
-    "Condition": "condition",
-    "Observation": "observation",
-    "Procedure": "procedure",
-}
 _OBSERVATION_VOID = frozenset({"cancelled", "entered-in-error"})
 _PROCEDURE_PRESENT = frozenset({"completed", "in-progress"})
 GENOMIC_VARIANT = "genomic-variant"
 GENOMIC_ANNOTATION = "genomic-diagnostic-implication"
 PREDNISONE_THRESHOLD_MG = 10.0  # Arbour et al. 2018: >= 10 mg/day prednisone-equivalent at ICI start
 PREMEDICATION_MAX_DAYS = 3
-# Body weight, LOINC 29463-7 (as in the mCODE STU4 example Observation-bodyweight-jenny-m-2018-03-16).
-BODY_WEIGHT = re.compile(rb'"29463-7"')
 _KG_PER_UNIT = {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237, "lb": 0.45359237, "lbs": 0.45359237}
 _PREMEDICATION_CUES = (
     "premedication",
@@ -98,7 +87,7 @@ def extract_facts(
     return FactSet(
         facts=sorted(unique.values(), key=lambda f: f.id),
         patient_id=builder.patient_id,
-        resources_read=len(fhir_input.resources),
+        resources_read=fhir_input.resource_count,
         resources_validated=builder.validated,
         deceased=builder.deceased,
         deferred=tuple(builder.deferred),
@@ -147,10 +136,8 @@ class _Builder:
         self.own_annotations: dict[str, Annotation] = {}
         self.annotations: list[tuple[list[str], Annotation]] = []
         self.aliases: dict[str, str] = {}
-        self.coded_kinds = {
-            kind for kind in ("condition", "observation", "procedure") if terminology.classifies(kind)
-        }
-        self.code_patterns = {kind: terminology.code_pattern(kind) for kind in self.coded_kinds}
+        self.screen = screen_for(terminology)
+        self.coded_kinds = self.screen.coded_kinds
         self._weight: tuple[float | None] | None = None
 
     @property
@@ -173,10 +160,10 @@ class _Builder:
             self._add_patient(resource.json)
         elif resource_type == "Medication":
             return
-        elif _KIND_BY_TYPE.get(resource_type) == "medication":
+        elif KIND_BY_TYPE.get(resource_type) == "medication":
             self._add_medication(resource)
-        elif _KIND_BY_TYPE.get(resource_type) in self.coded_kinds:
-            self._add_coded(resource, _KIND_BY_TYPE[resource_type])
+        elif KIND_BY_TYPE.get(resource_type) in self.coded_kinds:
+            self._add_coded(resource, KIND_BY_TYPE[resource_type])
 
     def _source(self, wrapped: Resource) -> str:
         """The fact source ('Type/id'), remembered under the Bundle fullUrl too for derivedFrom links,
@@ -335,20 +322,11 @@ class _Builder:
         self.facts.extend(made)
 
     def _irrelevant_medication(self, wrapped: Resource) -> bool:
-        """True when nothing about this record can become a fact, found without converting it: it
-        names its drug by a concept alone (no Medication resource to resolve), that concept belongs to
-        no value set, and it is not one of the hook's draft orders. Most of a record's orders are."""
-        if wrapped.element("medicationReference") is not None or wrapped.element("medication") is not None:
+        """True when nothing about this record can become a fact, found without converting it (see
+        `ResourceScreen.medication_irrelevant`) and it is not one of the hook's draft orders."""
+        if not self.screen.medication_irrelevant(wrapped):
             return False
-        # A record names the same few drugs on hundreds of orders: the raw concept is looked up first.
-        key = wrapped.element_key("medicationCodeableConcept")
-        if key is None or not self.terminology.known_unclassified("medication", key):
-            concept = concept_of(wrapped.element("medicationCodeableConcept"))
-            if concept is not None and self.terminology.classify(concept, "medication"):
-                return False
-            if key is not None:
-                self.terminology.remember_unclassified("medication", key)
-        return self.input.reference_of(wrapped) not in self.input.draft_refs
+        return not self.input.draft_refs or self.input.reference_of(wrapped) not in self.input.draft_refs
 
     def _look_back_days(self, match: ClassMatch) -> int:
         own = match.member.attributes.get("exposure_after_last_dose_days")
@@ -406,21 +384,10 @@ class _Builder:
     # -- conditions, observations, procedures ------------------------------------------------------
 
     def _add_coded(self, wrapped: Resource, kind: str) -> None:
-        key = wrapped.code_key()
-        if key is not None:
-            if self.terminology.known_unclassified(kind, key):
-                return
-            pattern = self.code_patterns[kind]
-            if pattern is not None and pattern.search(key) is None:
-                # Classified by code only, and none of the value sets' codes occurs in this `code`.
-                self.terminology.remember_unclassified(kind, key)
-                return
-        concept = concept_of(wrapped.peek_code())
-        if concept is None:
+        found = self.screen.coded_matches(wrapped, kind)
+        if found is None:
             return
-        matches = self.terminology.classify(concept, kind)
-        if not matches and key is not None:
-            self.terminology.remember_unclassified(kind, key)
+        concept, matches = found
         if matches and kind in ("condition", "procedure"):
             resource_json = wrapped.json
             # Codes outrank free text: where the code places the concept in a value set, words in its

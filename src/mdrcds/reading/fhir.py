@@ -45,7 +45,7 @@ FACT_RESOURCE_TYPES = frozenset(
 
 _READ_TYPES = FACT_RESOURCE_TYPES | {"OperationOutcome", "Bundle"}
 
-_USUALLY_PRESENT = frozenset({"resourceType", "id", "code", "subject", "status"})
+_USUALLY_PRESENT = frozenset({"resourceType", "id", "code", "subject", "status", "medicationCodeableConcept"})
 """Elements nearly every resource the rules read has (see `Resource._field`)."""
 
 _BUNDLE_TYPES = {"collection", "transaction", "searchset", "batch", "transaction-response", "batch-response"}
@@ -127,6 +127,15 @@ class Resource:
             element = self._field(name)
             reference = _resource_field(element, "reference")
         return reference if isinstance(reference, str) else None
+
+    def has_any(self, names: tuple[str, ...]) -> bool:
+        """True when the resource has at least one of these top-level elements (one pass over its
+        keys, without converting anything)."""
+        if self._node is None:
+            return any(name in self.json for name in names)
+        if self._keys is not None:
+            return any(name in self._keys for name in names)
+        return any(key in names for key in self._node)
 
     def may_match(self, pattern: re.Pattern[bytes]) -> bool:
         """False only when the resource's minified JSON has no match for the pattern (True once
@@ -232,6 +241,9 @@ def _simdjson_reason(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
+Screen = Callable[["Resource"], bool]
+"""Says of a resource, from what it holds alone, that no fact can come from it (see `read_bytes`)."""
+
 _PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 
@@ -239,7 +251,8 @@ _PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_hist
 class FhirInput:
     """One patient's data as read from a request or a Bundle, before any validation.
 
-    `resources` holds only the types in FACT_RESOURCE_TYPES; `skipped` counts the others by type.
+    `resources` holds only the types in FACT_RESOURCE_TYPES; `skipped` counts the others by type, and
+    `screened` those the input's `screen` dismissed, by where they were (`$`, `prefetch.KEY`).
     `draft_refs` are the references ('MedicationRequest/1') of the hook's draft orders and
     `selection_refs` those of the order-select selections.
     """
@@ -256,6 +269,13 @@ class FhirInput:
     operation_outcomes: list[str] = field(default_factory=list)
     fhir_server: Any = None
     fhir_authorization: Any = None
+    screen: Screen | None = None
+    screened: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def resource_count(self) -> int:
+        """Resources of the types that can become facts: those kept and those screened out."""
+        return len(self.resources) + sum(self.screened.values())
 
     def reference_of(self, resource: Resource) -> str:
         """'Type/id' for a resource; its Bundle fullUrl (or a positional name) when it has no id."""
@@ -293,7 +313,11 @@ def input_kind(raw: bytes) -> str | None:
 
 
 def read_bytes(
-    data: bytes | str, *, source: str = "<input>", default_hook: str = "patient-view"
+    data: bytes | str,
+    *,
+    source: str = "<input>",
+    default_hook: str = "patient-view",
+    screen: Screen | None = None,
 ) -> FhirInput:
     """Read raw JSON: a CDS Hooks request, a FHIR Bundle or a single FHIR resource.
 
@@ -301,6 +325,12 @@ def read_bytes(
     parsed nodes until a resource turns out to be needed (see `Resource`), and resource types that
     no rule reads are counted without being converted. Same results and errors as `read_input` on
     the parsed document.
+
+    With a `screen` (`mdrcds.facts.screen.screen_for(terminology)`), a Bundle entry the screen
+    dismisses is counted in `FhirInput.screened` and not kept, unless it is a draft order (status
+    `draft`, or one of the hook's draftOrders) or, in a hook request, names another patient than
+    context.patientId (`keep_patient` counts those). Resources fetched later (`add_fetched`) are
+    screened too.
     """
     raw = data.encode() if isinstance(data, str) else data
     document = _parse(raw, source)
@@ -319,6 +349,7 @@ def read_bytes(
         fhir_input = _hook_request(
             _plain(hook), _plain(member("hookInstance")), _plain(member("context")), source
         )
+        fhir_input.screen = screen
         fhir_input.fhir_server = _plain(member("fhirServer"))
         fhir_input.fhir_authorization = _plain(member("fhirAuthorization"))
         prefetch = member("prefetch")
@@ -337,7 +368,7 @@ def read_bytes(
         raise InputFormatError(
             f"{source}: neither a CDS Hooks request (no 'hook') nor a FHIR resource (no 'resourceType')"
         )
-    fhir_input = FhirInput(source=source, hook=_known_hook(default_hook, source, "--hook"))
+    fhir_input = FhirInput(source=source, hook=_known_hook(default_hook, source, "--hook"), screen=screen)
     if resource_type == "Bundle":
         _add_node_entries(fhir_input, document, source, "$")
     else:
@@ -432,8 +463,14 @@ def keep_patient(fhir_input: FhirInput, patient_id: str) -> int:
 def drop_unadvertised_prefetch(fhir_input: FhirInput, advertised: Mapping[str, str]) -> int:
     """Drop the resources sent under prefetch keys the service never asked for; returns how many."""
     kept = [r for r in fhir_input.resources if _prefetch_key(r.where) in (None, *advertised)]
-    dropped = len(fhir_input.resources) - len(kept)
+    screened = {
+        path: count
+        for path, count in fhir_input.screened.items()
+        if _prefetch_key(f": {path}") in (None, *advertised)
+    }
+    dropped = fhir_input.resource_count - len(kept) - sum(screened.values())
     fhir_input.resources = kept
+    fhir_input.screened = screened
     fhir_input.prefetch_keys = [k for k in fhir_input.prefetch_keys if k in advertised]
     return dropped
 
@@ -511,7 +548,7 @@ def _keep(fhir_input: FhirInput, resource: Resource, path: str, index: int | Non
     if resource.resource_type == "OperationOutcome":
         fhir_input.operation_outcomes.append(path)
     elif resource.resource_type in FACT_RESOURCE_TYPES:
-        resource.position = len(fhir_input.resources)
+        resource.position = fhir_input.resource_count
         fhir_input.resources.append(resource)
         return True
     else:
@@ -552,12 +589,15 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
     if not isinstance(entries, simdjson.Array):
         raise InputFormatError(f"{source}: {where} is not a valid Bundle (entry must be an array)")
     skipped = fhir_input.skipped
+    screen = fhir_input.screen
+    patient = fhir_input.context.get("patientId")
+    patient = patient if isinstance(patient, str) else None
     for index, entry in enumerate(entries):
         if not isinstance(entry, simdjson.Object):
             raise InputFormatError(
                 f"{source}: {where} is not a valid Bundle (entry[{index}] must be an object)"
             )
-        members = frozenset(entry)
+        members = frozenset(entry)  # an entry has one to three keys
         resource = entry["resource"] if "resource" in members else None
         if resource is None:
             continue
@@ -570,7 +610,21 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
             continue
         full_url = entry["fullUrl"] if "fullUrl" in members else None
         full_url = full_url if isinstance(full_url, str) else None
-        _keep(fhir_input, Resource(resource_type, node=resource, full_url=full_url), where, index)
+        wrapped = Resource(resource_type, node=resource, full_url=full_url)
+        if screen is not None and screen(wrapped) and _screenable(fhir_input, wrapped, patient):
+            fhir_input.screened[where] = fhir_input.screened.get(where, 0) + 1
+            continue
+        _keep(fhir_input, wrapped, where, index)
+
+
+def _screenable(fhir_input: FhirInput, resource: Resource, patient: str | None) -> bool:
+    """Whether a resource the screen dismissed may go uncounted by what comes after reading: not a
+    draft order (validated whatever it names) and not another patient's (counted by keep_patient)."""
+    if resource.element("status") == "draft":
+        return False
+    if fhir_input.draft_refs and resource.reference() in fhir_input.draft_refs:
+        return False
+    return patient is None or _same_patient(resource, patient)
 
 
 def _flatten(resource: JsonObject, source: str, where: str) -> Iterator[tuple[JsonObject, str | None, str]]:

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from mdrcds.cards.render import rule_of
 from mdrcds.errors import EngineError, EvaluationLimitError, FhirValidationError, InputFormatError
+from mdrcds.facts.screen import screen_for
 from mdrcds.knowledge.rulebook import Rulebook, load_rulebook
 from mdrcds.reading.fhir import FhirInput, drop_unadvertised_prefetch, keep_patient, read_bytes
 from mdrcds.reading.hookrequest import RequestError, check_request
@@ -225,7 +226,7 @@ class Service:
 
     def read(self, body: bytes, service: CdsService) -> FhirInput:
         """Parse and check the request; drop what the service did not ask for (engine thread)."""
-        fhir_input = read_bytes(body, source="request")
+        fhir_input = read_bytes(body, source="request", screen=screen_for(self.rulebook.terminology))
         check_request(fhir_input, service.hook)
         drop_unadvertised_prefetch(fhir_input, PREFETCH_TEMPLATES)
         return fhir_input

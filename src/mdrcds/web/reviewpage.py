@@ -221,7 +221,7 @@ async def _evaluate(service: Service, chosen: ReviewInput, fhir_input: FhirInput
     state = CallState()
     state.read(fhir_input)
     started = time.perf_counter()
-    resources_read = len(fhir_input.resources)
+    resources_read = fhir_input.resource_count
     status, error = 200, None
     why = ""
     try:
