@@ -17,7 +17,7 @@ from conftest import NOW, RXNORM, SAMPLES, bundle, hook_request, medication_requ
 from mdrcds.errors import EvaluationLimitError, FhirValidationError
 from mdrcds.facts.screen import screen_for
 from mdrcds.knowledge.rulebook import Rulebook, load_rulebook
-from mdrcds.reading.fhir import drop_unadvertised_prefetch, keep_patient, read_bytes
+from mdrcds.reading.fhir import FhirInput, drop_unadvertised_prefetch, keep_patient, read_bytes
 from mdrcds.reading.population import records
 from mdrcds.reading.prefetch import PREFETCH_TEMPLATES
 from mdrcds.reasoning.engine import Engine
@@ -43,6 +43,15 @@ def sample_inputs() -> list[tuple[str, bytes, date, str]]:
 
 
 SAMPLE_INPUTS = sample_inputs()
+
+
+def screened_read(rulebook: Rulebook, data: bytes, **options: Any) -> FhirInput:
+    """Read twice with the screen: the first reading classifies each code (the screen's own path),
+    the second dismisses by the codes it learnt (the reader's path). Both must keep the same."""
+    readings = [read_bytes(data, screen=screen_for(rulebook.terminology), **options) for _ in range(2)]
+    first, second = ([r.reference() for r in reading.resources] for reading in readings)
+    assert first == second and readings[0].screened == readings[1].screened
+    return readings[1]
 
 
 def run(
@@ -97,11 +106,10 @@ def irrelevant_order(resource_id: str, status: str = "active", **extra: Any) -> 
     )
 
 
-def test_body_weights_are_kept_for_weight_based_doses(rulebook: Rulebook) -> None:
-    fhir_input = read_bytes(
-        orjson.dumps(bundle([weight("w1", 70), irrelevant_order("m1")])),
-        screen=screen_for(rulebook.terminology),
-    )
+def test_body_weights_are_kept_for_weight_based_doses(rulebook: Rulebook, engine: Engine) -> None:
+    data = orjson.dumps(bundle([weight("w1", 70), irrelevant_order("m1")]))
+    run(rulebook, engine, data, screened=True)  # the builder remembers the weight's code: no value set
+    fhir_input = screened_read(rulebook, data)
     assert [r.resource_type for r in fhir_input.resources] == ["Observation"]
     assert fhir_input.screened == {"$": 1} and fhir_input.resource_count == 2
 
@@ -111,10 +119,13 @@ def test_an_invalid_draft_order_of_an_irrelevant_drug_is_still_validated(
 ) -> None:
     draft = irrelevant_order("d1", "draft", dosageInstruction="twice daily")  # must be a list of Dosage
     data = orjson.dumps(bundle([draft], "collection"))
+    irrelevant_order_first = orjson.dumps(bundle([irrelevant_order("d0")], "collection"))
+    screened_read(rulebook, irrelevant_order_first)  # the screen has now learnt acetaminophen
     for screened in (False, True):
-        fhir_input = read_bytes(
-            data, default_hook="order-sign", screen=screen_for(rulebook.terminology) if screened else None
-        )
+        if screened:
+            fhir_input = screened_read(rulebook, data, default_hook="order-sign")
+        else:
+            fhir_input = read_bytes(data, default_hook="order-sign")
         assert fhir_input.screened == {}
         with pytest.raises(FhirValidationError):
             evaluate_input(fhir_input, rulebook=rulebook, engine=engine, now=NOW)
@@ -123,7 +134,7 @@ def test_an_invalid_draft_order_of_an_irrelevant_drug_is_still_validated(
 def test_the_hooks_draft_orders_are_never_screened_from_prefetch(rulebook: Rulebook) -> None:
     order = irrelevant_order("d1", "active")
     request = hook_request("order-sign", drafts=[order], prefetch=[order])
-    fhir_input = read_bytes(orjson.dumps(request), screen=screen_for(rulebook.terminology))
+    fhir_input = screened_read(rulebook, orjson.dumps(request))
     assert fhir_input.screened == {}
     assert sum(r.reference() == "MedicationRequest/d1" for r in fhir_input.resources) == 2
 
@@ -132,7 +143,7 @@ def test_another_patients_resources_are_left_for_keep_patient_to_count(rulebook:
     mine = irrelevant_order("m1")
     theirs = irrelevant_order("m2", subject={"reference": "Patient/someone-else"})
     request = hook_request("patient-view", prefetch=[mine, theirs])
-    fhir_input = read_bytes(orjson.dumps(request), screen=screen_for(rulebook.terminology))
+    fhir_input = screened_read(rulebook, orjson.dumps(request))
     assert fhir_input.screened == {"prefetch.medicationRequests": 1}
     assert keep_patient(fhir_input, "p1") == 1
     assert [r.resource_type for r in fhir_input.resources] == ["Patient"]
@@ -142,7 +153,7 @@ def test_another_patients_resources_are_left_for_keep_patient_to_count(rulebook:
 def test_unadvertised_prefetch_keys_take_their_screened_counts_with_them(rulebook: Rulebook) -> None:
     request = hook_request("patient-view", prefetch=[irrelevant_order("m1")])
     request["prefetch"]["extra"] = bundle([irrelevant_order("m2")])
-    fhir_input = read_bytes(orjson.dumps(request), screen=screen_for(rulebook.terminology))
+    fhir_input = screened_read(rulebook, orjson.dumps(request))
     assert fhir_input.screened == {"prefetch.medicationRequests": 1, "prefetch.extra": 1}
     assert drop_unadvertised_prefetch(fhir_input, PREFETCH_TEMPLATES) == 1
     assert fhir_input.screened == {"prefetch.medicationRequests": 1}
@@ -163,7 +174,7 @@ def test_a_record_naming_a_medication_resource_is_resolved_not_screened(
     del order["medicationCodeableConcept"]
     order["medicationReference"] = {"reference": "Medication/med1"}
     data = orjson.dumps(bundle([medication, order]))
-    assert read_bytes(data, screen=screen_for(rulebook.terminology)).screened == {}
+    assert screened_read(rulebook, data).screened == {}
     plain = run(rulebook, engine, data, screened=False)
     assert outcome(run(rulebook, engine, data, screened=True)) == outcome(plain)
     assert any(f.member == "verapamil" for f in plain.facts.facts)
@@ -200,7 +211,7 @@ def test_positional_names_do_not_move_when_resources_are_screened(rulebook: Rule
 
 def test_screened_resources_count_towards_the_resource_limit(rulebook: Rulebook, engine: Engine) -> None:
     data = orjson.dumps(bundle([irrelevant_order(f"m{n}") for n in range(30)]))
-    fhir_input = read_bytes(data, screen=screen_for(rulebook.terminology))
+    fhir_input = screened_read(rulebook, data)
     assert fhir_input.resources == [] and fhir_input.resource_count == 30
     with pytest.raises(EvaluationLimitError, match="30 resources"):
         evaluate_input(fhir_input, rulebook=rulebook, engine=engine, now=NOW, limits=Limits(max_resources=20))
@@ -218,9 +229,7 @@ def test_a_coded_condition_in_a_value_set_is_kept_and_one_outside_is_screened(ru
     # Rheumatoid arthritis (autoimmune-disease value set); viral sinusitis, as Synthea codes it.
     arthritis = condition("c1", "69896004", "Rheumatoid arthritis")
     sinusitis = condition("c2", "444814009", "Viral sinusitis (disorder)")
-    fhir_input = read_bytes(
-        orjson.dumps(bundle([arthritis, sinusitis])), screen=screen_for(rulebook.terminology)
-    )
+    fhir_input = screened_read(rulebook, orjson.dumps(bundle([arthritis, sinusitis])))
     assert [r.reference() for r in fhir_input.resources] == ["Condition/c1"]
     assert fhir_input.screened == {"$": 1}
 

@@ -17,11 +17,12 @@ builder, which still decides everything else (ConText, dates, status, validation
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from weakref import WeakKeyDictionary
 
 from mdrcds.facts.fhirjson import concept_of
 from mdrcds.knowledge.terminology import ClassMatch, Concept, Terminology
-from mdrcds.reading.fhir import Resource
+from mdrcds.reading.fhir import KnownIrrelevant, Resource
 
 KIND_BY_TYPE = {
     "MedicationRequest": "medication",
@@ -38,6 +39,9 @@ KIND_BY_TYPE = {
 # classified by no value set, but read for weight-based doses.
 BODY_WEIGHT = re.compile(rb'"29463-7"')
 
+_RESOLVED_ELSEWHERE = ("medicationReference", "medication")
+"""Elements that name a record's drug by a resource to resolve (R4 Reference, R5 CodeableReference)."""
+
 
 class ResourceScreen:
     """Classifies a resource's concept for the builder, and dismisses resources no rule can use."""
@@ -48,6 +52,23 @@ class ResourceScreen:
             kind for kind in ("condition", "observation", "procedure") if terminology.classifies(kind)
         )
         self._patterns = {kind: terminology.code_pattern(kind) for kind in self.coded_kinds}
+        known: dict[str, KnownIrrelevant] = {}
+        for resource_type, kind in KIND_BY_TYPE.items():
+            keys = terminology.unclassified_keys(kind)
+            if kind == "medication":
+                known[resource_type] = KnownIrrelevant(
+                    "medicationCodeableConcept", keys, unless_has=_RESOLVED_ELSEWHERE
+                )
+            elif kind in self.coded_kinds:
+                weight = BODY_WEIGHT.pattern if resource_type == "Observation" else None
+                known[resource_type] = KnownIrrelevant("code", keys, unless_contains=weight)
+        self._known = known
+
+    @property
+    def known_irrelevant(self) -> Mapping[str, KnownIrrelevant]:
+        """Per resource type, the raw concepts already known to classify to nothing: the reader
+        dismisses a resource naming one of them without wrapping it or calling the screen."""
+        return self._known
 
     def __call__(self, resource: Resource) -> bool:
         """True when no fact can come from this resource, whatever else the input holds: its concept
@@ -111,9 +132,6 @@ def _may_be_body_weight(resource: Resource) -> bool:
     key = resource.code_key()
     return key is None or BODY_WEIGHT.search(key) is not None
 
-
-_RESOLVED_ELSEWHERE = ("medicationReference", "medication")
-"""Elements that name a record's drug by a resource to resolve (R4 Reference, R5 CodeableReference)."""
 
 _SCREENS: WeakKeyDictionary[Terminology, ResourceScreen] = WeakKeyDictionary()
 

@@ -20,7 +20,7 @@ same value set matched the same concept, so one drug gives one fact per value se
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -210,6 +210,11 @@ class Terminology:
         """True when this raw `code` JSON was seen before and classified to no value set."""
         seen = self._unclassified.get(applies_to)
         return seen is not None and code_key in seen
+
+    def unclassified_keys(self, applies_to: str) -> Collection[bytes]:
+        """The raw `code` JSON remembered as classifying to nothing for this kind: the live set, which
+        `remember_unclassified` keeps adding to (empty and fixed for a kind no value set classifies)."""
+        return self._unclassified.get(applies_to, frozenset())
 
     def remember_unclassified(self, applies_to: str, code_key: bytes) -> None:
         """Remember that this raw `code` JSON classifies to nothing. A record repeats its codes (the

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, Protocol, get_args
 
 import msgspec
 import orjson
@@ -241,8 +241,28 @@ def _simdjson_reason(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-Screen = Callable[["Resource"], bool]
-"""Says of a resource, from what it holds alone, that no fact can come from it (see `read_bytes`)."""
+class KnownIrrelevant(NamedTuple):
+    """What a screen has already learnt about one resource type, in a form the reader checks itself:
+    a resource of the type is irrelevant when the raw JSON of its `element` is one of `keys` (a live
+    set the screen keeps adding to), the key does not contain `unless_contains`, and the resource has
+    none of the elements `unless_has`."""
+
+    element: str
+    keys: Collection[bytes]
+    unless_contains: bytes | None = None
+    unless_has: tuple[str, ...] = ()
+
+
+class Screen(Protocol):
+    """Says of a resource, from what it holds alone, that no fact can come from it (see `read_bytes`)."""
+
+    def __call__(self, resource: Resource) -> bool: ...
+
+    @property
+    def known_irrelevant(self) -> Mapping[str, KnownIrrelevant]:
+        """Per resource type, the answers already learnt (checked before a resource is wrapped)."""
+        ...
+
 
 _PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
@@ -590,8 +610,10 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
         raise InputFormatError(f"{source}: {where} is not a valid Bundle (entry must be an array)")
     skipped = fhir_input.skipped
     screen = fhir_input.screen
+    known = screen.known_irrelevant if screen is not None else {}
     patient = fhir_input.context.get("patientId")
     patient = patient if isinstance(patient, str) else None
+    own_reference = f"Patient/{patient}" if patient is not None else None
     for index, entry in enumerate(entries):
         if not isinstance(entry, simdjson.Object):
             raise InputFormatError(
@@ -608,6 +630,11 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
             # Most of a record (claims, encounters) is skipped: counted, never converted.
             skipped[resource_type] = skipped.get(resource_type, 0) + 1
             continue
+        rule = known.get(resource_type)
+        if rule is not None and _known_irrelevant(resource, rule, own_reference, fhir_input.draft_refs):
+            # Most of a record: dismissed by a code seen before, without wrapping the resource.
+            fhir_input.screened[where] = fhir_input.screened.get(where, 0) + 1
+            continue
         full_url = entry["fullUrl"] if "fullUrl" in members else None
         full_url = full_url if isinstance(full_url, str) else None
         wrapped = Resource(resource_type, node=resource, full_url=full_url)
@@ -617,6 +644,25 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
         _keep(fhir_input, wrapped, where, index)
 
 
+def _known_irrelevant(node: Any, rule: KnownIrrelevant, own_reference: str | None, drafts: set[str]) -> bool:
+    """True when the screen's learnt answers dismiss this parsed resource and nothing else keeps it
+    (the checks of `_screenable`, on the node). False means "ask the screen", never "relevant"."""
+    element = _resource_field(node, rule.element)
+    if element is None:
+        return False
+    key = _minified(element)
+    if key not in rule.keys or (rule.unless_contains is not None and rule.unless_contains in key):
+        return False
+    if drafts or _resource_field(node, "status") == "draft":
+        return False
+    if (
+        own_reference is not None
+        and _resource_field(_resource_field(node, "subject"), "reference") != own_reference
+    ):
+        return False
+    return not rule.unless_has or not any(name in rule.unless_has for name in node)
+
+
 def _screenable(fhir_input: FhirInput, resource: Resource, patient: str | None) -> bool:
     """Whether a resource the screen dismissed may go uncounted by what comes after reading: not a
     draft order (validated whatever it names) and not another patient's (counted by keep_patient)."""
@@ -624,7 +670,9 @@ def _screenable(fhir_input: FhirInput, resource: Resource, patient: str | None) 
         return False
     if fhir_input.draft_refs and resource.reference() in fhir_input.draft_refs:
         return False
-    return patient is None or _same_patient(resource, patient)
+    if patient is None or resource.reference_in("subject") == f"Patient/{patient}":
+        return True
+    return _same_patient(resource, patient)
 
 
 def _flatten(resource: JsonObject, source: str, where: str) -> Iterator[tuple[JsonObject, str | None, str]]:
