@@ -160,16 +160,21 @@ def test_unadvertised_prefetch_keys_take_their_screened_counts_with_them(ruleboo
     assert fhir_input.resource_count == 2  # the Patient and m1
 
 
+def verapamil_medication() -> dict[str, Any]:
+    """Medication/med1: verapamil (RxNorm 11170), a P-gp inhibitor."""
+    return {
+        "resourceType": "Medication",
+        "id": "med1",
+        "code": {"coding": [{"system": RXNORM, "code": "11170", "display": "verapamil"}]},
+    }
+
+
 def test_a_record_naming_a_medication_resource_is_resolved_not_screened(
     rulebook: Rulebook, engine: Engine
 ) -> None:
     # The Medication resource names verapamil (a P-gp inhibitor): the record is kept and the fact
     # comes from the Medication.
-    medication = {
-        "resourceType": "Medication",
-        "id": "med1",
-        "code": {"coding": [{"system": RXNORM, "code": "11170", "display": "verapamil"}]},
-    }
+    medication = verapamil_medication()
     order = irrelevant_order("m1")
     del order["medicationCodeableConcept"]
     order["medicationReference"] = {"reference": "Medication/med1"}
@@ -186,11 +191,7 @@ def test_a_record_hiding_a_reference_behind_an_irrelevant_concept_is_named_inval
     # Hostile: medication[x] twice, an irrelevant concept and a reference to verapamil. Not screened
     # away on the concept: the record is read, and the validator names the defect, with or without
     # the screen.
-    medication = {
-        "resourceType": "Medication",
-        "id": "med1",
-        "code": {"coding": [{"system": RXNORM, "code": "11170", "display": "verapamil"}]},
-    }
+    medication = verapamil_medication()
     order = irrelevant_order("m1", medicationReference={"reference": "Medication/med1"})
     data = orjson.dumps(bundle([medication, order]))
     for screened in (False, True):
