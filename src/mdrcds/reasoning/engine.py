@@ -10,7 +10,8 @@ limits and crash shapes (docs/decisions/0001-rules-engine.md):
   the session is reused. `delete_state` is never called: it crashes the process when the session holds
   a partly filled join (docs/decisions/0002-retract-instead-of-delete-state.md). A session that is not
   empty after retraction is abandoned for a fresh one;
-- flat facts with explicit unique ids, deduplicated; MessageNotHandledException per fact is normal;
+- flat facts with explicit unique ids, deduplicated; MessageNotHandledException per fact is normal,
+  and a fact no pattern can accept (`mdrcds.reasoning.alphafilter`) is not asserted at all;
 - equality and constant tests only: cross-fact comparisons are post-match predicates, not joins.
 """
 
@@ -28,6 +29,7 @@ from mdrcds.errors import EngineCapacityError, EngineError, EvaluationLimitError
 from mdrcds.facts import Fact
 from mdrcds.knowledge.rulebook import Rulebook
 from mdrcds.knowledge.ruleschema import Constraint, Pattern, Rule
+from mdrcds.reasoning.alphafilter import AlphaFilter
 from mdrcds.reasoning.findings import Match
 
 RULESET = "mdrcds"
@@ -90,6 +92,7 @@ class Engine:
             for pattern in rule.when.all.values():
                 kinds = pattern.get("kind")
                 self._kinds.update(str(k) for k in (kinds if isinstance(kinds, list) else [kinds]))
+        self._alpha = AlphaFilter(p for rule in rulebook.rules for p in rule.when.all.values())
         self._lock = threading.Lock()
         self._results: dict[str, list[Match]] = {}
         self._session_numbers = itertools.count(1)
@@ -130,6 +133,8 @@ class Engine:
             try:
                 for fact_id in sorted(unique):
                     fields = unique[fact_id].engine_fields()
+                    if not self._alpha.may_accept(fields):
+                        continue  # no pattern can take it: the engine would answer "not handled"
                     fields["sid"] = sid
                     if self._assert(fields):
                         asserted.append(fields)
