@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import date
+
+import orjson
 
 from mdrcds.errors import InputFormatError, MdrcdsError
 from mdrcds.facts import derived
@@ -33,8 +34,8 @@ from mdrcds.facts.fhirjson import (
 )
 from mdrcds.facts.genomics import Annotation, annotation_of, variant_values
 from mdrcds.facts.model import ENGINE_FIELDS, Fact, FactSet, Scalar
-from mdrcds.facts.route import NOT_STATED_NOTE, route_of
-from mdrcds.facts.screen import BODY_WEIGHT, KIND_BY_TYPE, screen_for
+from mdrcds.facts.route import NOT_STATED_NOTE, Route, route_of
+from mdrcds.facts.screen import BODY_WEIGHT, KIND_BY_TYPE, RESOLVED_ELSEWHERE, screen_for
 from mdrcds.knowledge.terminology import ClassMatch, Concept, Terminology
 from mdrcds.reading.fhir import FhirInput, Resource
 
@@ -98,7 +99,7 @@ def _labelled(fact: Fact, labels: dict[str, str]) -> Fact:
     label = labels.get(fact.source)
     if label is None:
         return fact
-    return replace(fact, attributes={**fact.attributes, "confidentiality": label})
+    return fact.with_attributes({**fact.attributes, "confidentiality": label})
 
 
 def _deceased(patient: JsonObject, now: date) -> str | None:
@@ -139,6 +140,11 @@ class _Builder:
         self.screen = screen_for(terminology)
         self.coded_kinds = self.screen.coded_kinds
         self._weight: tuple[float | None] | None = None
+        self._named: dict[bytes, tuple[list[Concept], list[ClassMatch]]] = {}
+        """Per raw medicationCodeableConcept of records without a Medication to resolve: its concepts
+        and value-set matches (they depend on that JSON alone)."""
+        self._routes: dict[tuple[bytes, bytes], Route] = {}
+        """Per raw concept and dosage JSON of such records: the route (it depends on those alone)."""
 
     @property
     def weight_kg(self) -> float | None:
@@ -226,11 +232,22 @@ class _Builder:
     def _add_medication(self, wrapped: Resource) -> None:
         if self._irrelevant_medication(wrapped):
             return
+        # A record naming its drug by a concept alone: what depends on that concept is worked out once
+        # per distinct concept (a chemotherapy course repeats one drug on hundreds of orders).
+        named_by = (
+            None if wrapped.has_any(RESOLVED_ELSEWHERE) else wrapped.element_key("medicationCodeableConcept")
+        )
         resource = wrapped.json
         source = self._source(wrapped)
         draft = source in self.input.draft_refs
-        concepts, medication = self._medication_concepts(resource)
-        matches = _merge(self.terminology.classify(c, "medication") for c in concepts)
+        named = self._named.get(named_by) if named_by is not None else None
+        if named is None:
+            concepts, medication = self._medication_concepts(resource)
+            matches = _merge(self.terminology.classify(c, "medication") for c in concepts)
+            if named_by is not None:
+                named = self._named[named_by] = (concepts, matches)
+        else:
+            (concepts, matches), medication = named, None
         if not matches and not draft:
             return
         checked = [
@@ -243,7 +260,7 @@ class _Builder:
         if not matches:
             return
         with self._validated_on_failure(checked):
-            made = self._medication_facts(resource, source, draft, concepts, medication, matches)
+            made = self._medication_facts(resource, source, draft, concepts, medication, matches, named_by)
         self._keep(made, checked, eager=draft)
 
     def _medication_facts(
@@ -254,13 +271,14 @@ class _Builder:
         concepts: list[Concept],
         medication: JsonObject | None,
         matches: list[ClassMatch],
+        named_by: bytes | None = None,
     ) -> list[Fact]:
         made: list[Fact] = []
         label = concepts[0].label() if concepts else "unnamed medication"
         exposure = exposure_of(resource)
         status = "do-not-perform" if resource.get("doNotPerform") is True else exposure.status
         instructions = dosages(resource)
-        route = route_of(self.terminology, concepts, instructions, medication, resource)
+        route = self._route(concepts, instructions, medication, resource, named_by)
         systemic = route.systemic
         for match in matches:
             look_back = self._look_back_days(match)
@@ -295,6 +313,23 @@ class _Builder:
                 )
             )
         return made
+
+    def _route(
+        self,
+        concepts: list[Concept],
+        instructions: list[JsonObject],
+        medication: JsonObject | None,
+        resource: JsonObject,
+        named_by: bytes | None,
+    ) -> Route:
+        """The record's route (`route_of`), remembered per concept and dosage for concept-named records."""
+        if named_by is None:
+            return route_of(self.terminology, concepts, instructions, medication, resource)
+        key = (named_by, orjson.dumps(instructions))
+        route = self._routes.get(key)
+        if route is None:
+            route = self._routes[key] = route_of(self.terminology, concepts, instructions, None, resource)
+        return route
 
     @contextmanager
     def _validated_on_failure(self, resources: list[JsonObject]) -> Iterator[None]:

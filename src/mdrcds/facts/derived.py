@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import date, timedelta
 
 from mdrcds.facts.genomics import Annotation
@@ -70,7 +69,7 @@ def with_variant_annotations(
             if note.significance:
                 attributes["significance"] = note.significance
             attributes["loss_of_function"] = loss_of_function(note, attributes)
-            fact = replace(fact, attributes=attributes)
+            fact = fact.with_attributes(attributes)
         annotated.append(fact)
     return annotated
 
@@ -110,8 +109,8 @@ def with_first_in_class(facts: list[Fact], now: date) -> list[Fact]:
         if fact.kind == "medication":
             first = fact.status not in VOID_EXPOSURE and fact.start == earliest.get(fact.value_set)
             starting = first and (fact.start is None or fact.start >= recent)
-            fact = replace(
-                fact, attributes={**fact.attributes, "first_in_class": first, "treatment_start": starting}
+            fact = fact.with_attributes(
+                {**fact.attributes, "first_in_class": first, "treatment_start": starting}
             )
         marked.append(fact)
     return marked
@@ -141,7 +140,7 @@ def with_steroid_courses(facts: list[Fact]) -> list[Fact]:
         if _is_steroid_administration(fact) and fact.start is not None:
             short = spans[(fact.member, fact.start)] <= PREMEDICATION_MAX_DAYS
             by_reason = bool(fact.attributes.get("premedication_by_reason"))
-            fact = replace(fact, attributes={**fact.attributes, "premedication": by_reason or short})
+            fact = fact.with_attributes({**fact.attributes, "premedication": by_reason or short})
         out.append(fact)
     return out
 
@@ -178,9 +177,7 @@ def with_autoimmune_onset(facts: list[Fact], now: date) -> list[Fact]:
             else:
                 preexisting = "unknown"
                 note = "onset date not recorded: assumed pre-existing, please confirm"
-            fact = replace(
-                fact, attributes={**fact.attributes, "preexisting": preexisting, "onset_note": note}
-            )
+            fact = fact.with_attributes({**fact.attributes, "preexisting": preexisting, "onset_note": note})
         out.append(fact)
     return out
 
@@ -215,15 +212,14 @@ def with_progression_context(facts: list[Fact]) -> list[Fact]:
             substrates = sorted(
                 {f.member for f in exposures if f.value_set == PGP_SUBSTRATE and f.start and f.start < when}
             )
-            fact = replace(
-                fact,
-                attributes={
+            fact = fact.with_attributes(
+                {
                     **fact.attributes,
                     "after_first_checkpoint_inhibitor": after,
                     "resistance_pattern": "acquired" if acquired else "primary",
                     "prior_pgp_substrates": len(substrates),
                     "prior_pgp_substrate_names": ", ".join(substrates) or "none",
-                },
+                }
             )
         annotated.append(fact)
     return annotated

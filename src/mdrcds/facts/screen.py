@@ -39,7 +39,7 @@ KIND_BY_TYPE = {
 # classified by no value set, but read for weight-based doses.
 BODY_WEIGHT = re.compile(rb'"29463-7"')
 
-_RESOLVED_ELSEWHERE = ("medicationReference", "medication")
+RESOLVED_ELSEWHERE = ("medicationReference", "medication")
 """Elements that name a record's drug by a resource to resolve (R4 Reference, R5 CodeableReference)."""
 
 
@@ -57,12 +57,17 @@ class ResourceScreen:
             keys = terminology.unclassified_keys(kind)
             if kind == "medication":
                 known[resource_type] = KnownIrrelevant(
-                    "medicationCodeableConcept", keys, unless_has=_RESOLVED_ELSEWHERE
+                    "medicationCodeableConcept", keys, unless_has=RESOLVED_ELSEWHERE
                 )
             elif kind in self.coded_kinds:
                 weight = BODY_WEIGHT.pattern if resource_type == "Observation" else None
                 known[resource_type] = KnownIrrelevant("code", keys, unless_contains=weight)
         self._known = known
+        self._relevant_medications: set[bytes] = set()
+        """Raw `medicationCodeableConcept` JSON seen before that classifies into some value set."""
+
+    RELEVANT_CAPACITY = 100_000
+    """Most raw medication concepts remembered as classifying into a value set."""
 
     @property
     def known_irrelevant(self) -> Mapping[str, KnownIrrelevant]:
@@ -90,15 +95,22 @@ class ResourceScreen:
     def medication_irrelevant(self, resource: Resource) -> bool:
         """True when the medication record names its drug by a concept alone (no Medication resource
         to resolve) and that concept belongs to no value set."""
-        if resource.has_any(_RESOLVED_ELSEWHERE):
+        if resource.has_any(RESOLVED_ELSEWHERE):
             return False
         terminology = self.terminology
         # A record names the same few drugs on hundreds of orders: the raw concept is looked up first.
         key = resource.element_key("medicationCodeableConcept")
-        if key is not None and terminology.known_unclassified("medication", key):
-            return True
+        if key is not None:
+            if terminology.known_unclassified("medication", key):
+                return True
+            if key in self._relevant_medications:
+                return False  # the reader asked first, and a course repeats one drug on every order
         concept = concept_of(resource.element("medicationCodeableConcept"))
         if concept is not None and terminology.classify(concept, "medication"):
+            if key is not None:
+                if len(self._relevant_medications) >= self.RELEVANT_CAPACITY:
+                    self._relevant_medications.clear()
+                self._relevant_medications.add(key)
             return False
         if key is not None:
             terminology.remember_unclassified("medication", key)

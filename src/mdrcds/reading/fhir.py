@@ -133,9 +133,9 @@ class Resource:
         keys, without converting anything)."""
         if self._node is None:
             return any(name in self.json for name in names)
-        if self._keys is not None:
-            return any(name in self._keys for name in names)
-        return any(key in names for key in self._node)
+        if self._keys is None:
+            self._keys = frozenset(self._node)  # made once: the screen and the builder both ask
+        return any(name in self._keys for name in names)
 
     def may_match(self, pattern: re.Pattern[bytes]) -> bool:
         """False only when the resource's minified JSON has no match for the pattern (True once
