@@ -133,9 +133,14 @@ def test_an_invalid_draft_order_of_an_irrelevant_drug_is_still_validated(
 
 def test_the_hooks_draft_orders_are_never_screened_from_prefetch(rulebook: Rulebook) -> None:
     order = irrelevant_order("d1", "active")
-    request = hook_request("order-sign", drafts=[order], prefetch=[order])
+    # Beside the draft's own copy, other orders of the same drug (one with no id) are screened as ever.
+    no_id = irrelevant_order("x", "active")
+    del no_id["id"]
+    request = hook_request(
+        "order-sign", drafts=[order], prefetch=[order, irrelevant_order("d2", "active"), no_id]
+    )
     fhir_input = screened_read(rulebook, orjson.dumps(request))
-    assert fhir_input.screened == {}
+    assert fhir_input.screened == {"prefetch.medicationRequests": 2}
     assert sum(r.reference() == "MedicationRequest/d1" for r in fhir_input.resources) == 2
 
 

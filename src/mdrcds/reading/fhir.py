@@ -639,7 +639,7 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
                 # Most of a record (claims, encounters) is skipped: counted, never converted.
                 skipped[resource_type] = skipped.get(resource_type, 0) + 1
                 continue
-        elif not drafts and _known_irrelevant(resource, rule, own_reference):
+        elif _known_irrelevant(resource, rule, own_reference, drafts, resource_type):
             # Most of a record: dismissed by a code seen before, without wrapping the resource.
             screened[where] = screened.get(where, 0) + 1
             continue
@@ -652,10 +652,11 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
         _keep(fhir_input, wrapped, where, index)
 
 
-def _known_irrelevant(node: Any, rule: KnownIrrelevant, own_reference: str | None) -> bool:
+def _known_irrelevant(
+    node: Any, rule: KnownIrrelevant, own_reference: str | None, drafts: set[str], resource_type: str
+) -> bool:
     """True when the screen's learnt answers dismiss this parsed resource and nothing else keeps it
-    (the checks of `_screenable`, on the node; the caller has checked there are no draft orders).
-    False means "ask the screen", never "relevant"."""
+    (the checks of `_screenable`, on the node). False means "ask the screen", never "relevant"."""
     # simdjson is asked for keys directly: a present key costs 0.1 microsecond, an absent one raises.
     try:
         element = node[rule.element]
@@ -671,6 +672,12 @@ def _known_irrelevant(node: Any, rule: KnownIrrelevant, own_reference: str | Non
             return False
     except KeyError:
         pass
+    if drafts:
+        # One of the hook's draft orders (by 'Type/id', as `Resource.reference` names it) is kept;
+        # a resource without an id is left to the screen, which names it by fullUrl or position.
+        resource_id = _resource_field(node, "id")
+        if not isinstance(resource_id, str) or not resource_id or f"{resource_type}/{resource_id}" in drafts:
+            return False
     if (
         own_reference is not None
         and _resource_field(_resource_field(node, "subject"), "reference") != own_reference
