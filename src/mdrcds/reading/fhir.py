@@ -623,8 +623,10 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
             raise InputFormatError(
                 f"{source}: {where} is not a valid Bundle (entry[{index}] must be an object)"
             )
-        members = frozenset(entry)  # an entry has one to three keys
-        resource = entry["resource"] if "resource" in members else None
+        try:
+            resource = entry["resource"]  # nearly always there: only an absence pays for the exception
+        except KeyError:
+            continue
         if resource is None:
             continue
         try:
@@ -643,7 +645,7 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
             # Most of a record: dismissed by a code seen before, without wrapping the resource.
             screened[where] = screened.get(where, 0) + 1
             continue
-        full_url = entry["fullUrl"] if "fullUrl" in members else None
+        full_url = _get(entry, "fullUrl")
         full_url = full_url if isinstance(full_url, str) else None
         wrapped = Resource(resource_type, node=resource, full_url=full_url)
         if screen is not None and screen(wrapped) and _screenable(fhir_input, wrapped, patient):
