@@ -185,3 +185,16 @@ def test_references_without_ids_use_full_url_or_position() -> None:
     for fhir_input in both_readers(document):
         refs = [fhir_input.reference_of(r) for r in fhir_input.resources]  # type: ignore[attr-defined]
         assert refs == ["urn:uuid:1", "Procedure/#1", "Observation/o1"]
+
+
+def test_entries_without_a_resource_are_passed_over_and_full_urls_kept() -> None:
+    data = (
+        b'{"resourceType": "Bundle", "type": "transaction", "entry": [{"fullUrl": "urn:uuid:0"},'
+        b' {"resource": null}, {"resource": {"resourceType": "Patient", "id": "p"}, "fullUrl": "urn:uuid:1"},'
+        b' {"resource": {"resourceType": "Patient"}}]}'
+    )
+    fhir_input = read_bytes(data)
+    assert [(r.reference(), r.full_url) for r in fhir_input.resources] == [
+        ("Patient/p", "urn:uuid:1"),
+        ("Patient/#1", None),
+    ]
