@@ -198,3 +198,21 @@ def test_entries_without_a_resource_are_passed_over_and_full_urls_kept() -> None
         ("Patient/p", "urn:uuid:1"),
         ("Patient/#1", None),
     ]
+
+
+def test_a_document_still_in_use_stays_valid_while_others_are_read() -> None:
+    # The reader reuses its parser only when nothing points into the previous document.
+    first = read_bytes(orjson.dumps(medication_request("m1", "active", code="11170")))
+    with pytest.raises(InputFormatError):
+        read_bytes(b'{"resourceType": "Patient", "id": ')  # a failed parse between the two
+    second = read_bytes(orjson.dumps(medication_request("m2", "active", code="11170")))
+    released = read_bytes(orjson.dumps(medication_request("m3", "active", code="11170")))
+    released.release()
+    del released
+    third = read_bytes(orjson.dumps(medication_request("m4", "active", code="11170")))
+    assert [r.element("id") for r in (*first.resources, *second.resources, *third.resources)] == [
+        "m1",
+        "m2",
+        "m4",
+    ]
+    assert first.resources[0].json["medicationCodeableConcept"]["coding"][0]["code"] == "11170"

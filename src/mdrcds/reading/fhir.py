@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -199,12 +200,28 @@ def _minified(node: Any) -> bytes:
     return orjson.dumps(node)
 
 
+_REUSED = threading.local()
+_STILL_IN_USE = "Tried to re-use a parser"
+
+
 def _parse(raw: bytes, where: str) -> Any:
-    """Parse JSON into simdjson nodes, with a parser of its own (the nodes stay valid as long as they
-    are referenced). Every way bytes can fail (bad UTF-8, nesting, numbers out of range, a trailing
-    byte) is an InputFormatError naming where the bytes were."""
+    """Parse JSON into simdjson nodes (they stay valid as long as they are referenced). Every way
+    bytes can fail (bad UTF-8, nesting, numbers out of range, a trailing byte) is an InputFormatError
+    naming where the bytes were.
+
+    Each thread reuses its parser once nothing points into the previous document (simdjson refuses
+    otherwise, and a new parser is made): its buffers are already the size of the largest input,
+    where a new parser's are fresh memory the system maps page by page."""
     try:
-        return simdjson.Parser().parse(raw)
+        parser = getattr(_REUSED, "parser", None)
+        if parser is not None:
+            try:
+                return parser.parse(raw)
+            except RuntimeError as exc:
+                if not str(exc).startswith(_STILL_IN_USE):
+                    raise
+        parser = _REUSED.parser = simdjson.Parser()
+        return parser.parse(raw)
     except (ValueError, RuntimeError, UnicodeDecodeError) as exc:
         raise InputFormatError(f"{where}: not valid JSON ({_simdjson_reason(exc)})") from None
 
