@@ -1,7 +1,7 @@
 """What the fact builder works out once per distinct drug concept (its value sets, its route per dosage)
-changes no fact: every sample input gives the same facts read from raw bytes (where the builder
-remembers by the raw concept) as read from parsed JSON (where it cannot), and records that share a
-concept but not a dosage, or that name a Medication resource, keep their own route."""
+changes no fact: every sample input gives the same facts as a builder that remembers nothing, records
+that share a concept but not a dosage, or that name a Medication resource, keep their own route, and a
+record naming its concept twice cannot lend its reading to a sibling."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
-from conftest import NOW, bundle, medication_request
+from conftest import NOW, RXNORM, bundle, medication_request
+from mdrcds.facts import builder
 from mdrcds.facts.builder import extract_facts
 from mdrcds.facts.model import Fact
 from mdrcds.knowledge.rulebook import Rulebook
@@ -23,9 +24,30 @@ OPHTHALMIC = {"coding": [{"system": SNOMED, "code": "54485002"}]}
 ORAL = {"coding": [{"system": SNOMED, "code": "26643006"}]}
 
 
-def facts_of(rulebook: Rulebook, data: bytes, now: date = NOW, *, raw: bool) -> list[Fact]:
+def facts_of(rulebook: Rulebook, data: bytes, now: date = NOW, *, raw: bool = True) -> list[Fact]:
     fhir_input = read_bytes(data) if raw else read_input(orjson.loads(data))
     return extract_facts(fhir_input, rulebook.terminology, now, validator("R4")).facts
+
+
+class _Forgets(dict[Any, Any]):
+    """A memory that keeps nothing."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        return None
+
+
+class _ForgetfulBuilder(builder._Builder):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._named = _Forgets()
+        self._routes = _Forgets()
+
+
+def outcome(rulebook: Rulebook, data: bytes, now: date, *, raw: bool = True) -> list[Fact] | type:
+    try:
+        return facts_of(rulebook, data, now, raw=raw)
+    except Exception as exc:  # a golden case of invalid input: refused alike, or the test fails
+        return type(exc)
 
 
 @pytest.mark.parametrize(
@@ -33,16 +55,13 @@ def facts_of(rulebook: Rulebook, data: bytes, now: date = NOW, *, raw: bool) -> 
     [(name, data, now) for name, data, now, version in SAMPLE_INPUTS if version == "R4"],
     ids=[name for name, _, _, version in SAMPLE_INPUTS if version == "R4"],
 )
-def test_remembering_by_raw_concept_changes_no_fact(
-    rulebook: Rulebook, name: str, data: bytes, now: date
+def test_remembering_by_concept_changes_no_fact(
+    rulebook: Rulebook, monkeypatch: pytest.MonkeyPatch, name: str, data: bytes, now: date
 ) -> None:
-    try:
-        from_json = facts_of(rulebook, data, now, raw=False)
-    except Exception as exc:  # a golden case of invalid input: both readings must refuse it alike
-        with pytest.raises(type(exc)):
-            facts_of(rulebook, data, now, raw=True)
-        return
-    assert facts_of(rulebook, data, now, raw=True) == from_json
+    remembering = outcome(rulebook, data, now)
+    assert outcome(rulebook, data, now, raw=False) == remembering
+    monkeypatch.setattr(builder, "_Builder", _ForgetfulBuilder)
+    assert outcome(rulebook, data, now) == remembering
 
 
 def cyclosporine(resource_id: str, **extra: Any) -> dict[str, Any]:
@@ -104,3 +123,27 @@ def test_a_coded_concept_is_remembered_apart_from_its_text(rulebook: Rulebook) -
         "MedicationRequest/coded",
         "MedicationRequest/coded-2",
     ]
+
+
+def test_a_record_naming_its_concept_twice_lends_nothing_to_a_sibling(rulebook: Rulebook) -> None:
+    # JSON that names medicationCodeableConcept twice: the raw node answers with the first, the
+    # converted resource with the last. Whatever the builder makes of the first record, the second,
+    # a plain verapamil order, must still be verapamil.
+    verapamil = b'{"coding": [{"system": "%s", "code": "11170", "display": "verapamil"}]}' % RXNORM.encode()
+    acetaminophen = b'{"text": "acetaminophen 500 mg oral tablet"}'
+    twice = (
+        b'{"resourceType": "MedicationRequest", "id": "twice", "status": "active", "intent": "order",'
+        b' "subject": {"reference": "Patient/p1"}, "authoredOn": "2026-10-01",'
+        b' "medicationCodeableConcept": %s, "medicationCodeableConcept": %s}'
+    )
+    plain = orjson.dumps(medication_request("plain", "active", code="11170", display="verapamil"))
+    for first, last in ((verapamil, acetaminophen), (acetaminophen, verapamil)):
+        data = (
+            b'{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": %s}, {"resource": %s}]}'
+            % (
+                twice % (first, last),
+                plain,
+            )
+        )
+        verapamil_orders = {f.source for f in facts_of(rulebook, data) if f.member == "verapamil"}
+        assert "MedicationRequest/plain" in verapamil_orders

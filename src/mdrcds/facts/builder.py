@@ -232,12 +232,12 @@ class _Builder:
     def _add_medication(self, wrapped: Resource) -> None:
         if self._irrelevant_medication(wrapped):
             return
-        # A record naming its drug by a concept alone: what depends on that concept is worked out once
-        # per distinct concept (a chemotherapy course repeats one drug on hundreds of orders).
-        named_by = (
-            None if wrapped.has_any(RESOLVED_ELSEWHERE) else wrapped.element_key("medicationCodeableConcept")
-        )
         resource = wrapped.json
+        # A record naming its drug by a concept alone: what depends on that concept is worked out once
+        # per distinct concept (a chemotherapy course repeats one drug on hundreds of orders). The key
+        # is made from the converted resource, the very data the concepts are made from: raw JSON may
+        # name an element twice, and the raw node and the converted dict disagree on which one counts.
+        named_by = _concept_key(resource)
         source = self._source(wrapped)
         draft = source in self.input.draft_refs
         named = self._named.get(named_by) if named_by is not None else None
@@ -520,6 +520,17 @@ def _finite(value: object) -> bool:
         and value == value
         and abs(value) < float("inf")
     )
+
+
+def _concept_key(resource: JsonObject) -> bytes | None:
+    """The JSON of a medication record's `medicationCodeableConcept` when the record names its drug by
+    that concept alone (no Medication to resolve); None otherwise, or when it cannot be written."""
+    if any(name in resource for name in RESOLVED_ELSEWHERE):
+        return None
+    try:
+        return orjson.dumps(resource.get("medicationCodeableConcept"))
+    except orjson.JSONEncodeError:
+        return None
 
 
 def _ingredients(medication: JsonObject) -> list[JsonObject]:
