@@ -141,10 +141,10 @@ class _Builder:
         self.coded_kinds = self.screen.coded_kinds
         self._weight: tuple[float | None] | None = None
         self._named: dict[bytes, tuple[list[Concept], list[ClassMatch]]] = {}
-        """Per raw medicationCodeableConcept of records without a Medication to resolve: its concepts
-        and value-set matches (they depend on that JSON alone)."""
+        """Per medicationCodeableConcept (its JSON) of records without a Medication to resolve: its
+        concepts and value-set matches (they depend on that concept alone)."""
         self._routes: dict[tuple[bytes, bytes], Route] = {}
-        """Per raw concept and dosage JSON of such records: the route (it depends on those alone)."""
+        """Per concept and dosage JSON of such records: the route (it depends on those alone)."""
 
     @property
     def weight_kg(self) -> float | None:
@@ -323,9 +323,12 @@ class _Builder:
         named_by: bytes | None,
     ) -> Route:
         """The record's route (`route_of`), remembered per concept and dosage for concept-named records."""
-        if named_by is None:
+        try:
+            key = (named_by, orjson.dumps(instructions)) if named_by is not None else None
+        except orjson.JSONEncodeError:
+            key = None
+        if key is None:
             return route_of(self.terminology, concepts, instructions, medication, resource)
-        key = (named_by, orjson.dumps(instructions))
         route = self._routes.get(key)
         if route is None:
             route = self._routes[key] = route_of(self.terminology, concepts, instructions, None, resource)
