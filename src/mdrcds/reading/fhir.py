@@ -201,7 +201,6 @@ def _minified(node: Any) -> bytes:
 
 
 _REUSED = threading.local()
-_STILL_IN_USE = "Tried to re-use a parser"
 
 
 def _parse(raw: bytes, where: str) -> Any:
@@ -209,18 +208,18 @@ def _parse(raw: bytes, where: str) -> Any:
     bytes can fail (bad UTF-8, nesting, numbers out of range, a trailing byte) is an InputFormatError
     naming where the bytes were.
 
-    Each thread reuses its parser once nothing points into the previous document (simdjson refuses
-    otherwise, and a new parser is made): its buffers are already the size of the largest input,
-    where a new parser's are fresh memory the system maps page by page."""
+    Each thread reuses its parser once nothing points into the previous document: its buffers are
+    already the size of the largest input, where a new parser's are fresh memory the system maps page
+    by page. simdjson refuses to reuse a parser whose nodes are still referenced; then, as after any
+    failure of the reused parser, a new parser parses the bytes and says whether they are valid."""
+    parser = getattr(_REUSED, "parser", None)
+    if parser is not None:
+        try:
+            return parser.parse(raw)
+        except (ValueError, RuntimeError, UnicodeDecodeError):
+            pass
+    parser = _REUSED.parser = simdjson.Parser()
     try:
-        parser = getattr(_REUSED, "parser", None)
-        if parser is not None:
-            try:
-                return parser.parse(raw)
-            except RuntimeError as exc:
-                if not str(exc).startswith(_STILL_IN_USE):
-                    raise
-        parser = _REUSED.parser = simdjson.Parser()
         return parser.parse(raw)
     except (ValueError, RuntimeError, UnicodeDecodeError) as exc:
         raise InputFormatError(f"{where}: not valid JSON ({_simdjson_reason(exc)})") from None
