@@ -1,7 +1,8 @@
 """What the fact builder works out once per distinct drug concept (its value sets, its route per dosage)
 changes no fact: every sample input gives the same facts as a builder that remembers nothing, records
 that share a concept but not a dosage, or that name a Medication resource, keep their own route, and a
-record naming its concept twice cannot lend its reading to a sibling."""
+record whose JSON names a member twice is refused, not read one way by the screen and another by the
+builder."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import orjson
 import pytest
 
 from conftest import NOW, RXNORM, bundle, medication_request
+from mdrcds.errors import InputFormatError
 from mdrcds.facts import builder
 from mdrcds.facts.builder import extract_facts
 from mdrcds.facts.model import Fact
+from mdrcds.facts.screen import screen_for
 from mdrcds.knowledge.rulebook import Rulebook
 from mdrcds.reading.fhir import read_bytes, read_input, validator
 from test_screen import SAMPLE_INPUTS
@@ -25,7 +28,9 @@ ORAL = {"coding": [{"system": SNOMED, "code": "26643006"}]}
 
 
 def facts_of(rulebook: Rulebook, data: bytes, now: date = NOW, *, raw: bool = True) -> list[Fact]:
-    fhir_input = read_bytes(data) if raw else read_input(orjson.loads(data))
+    # Raw bytes are read as the service and `mdrcds evaluate` read them: with the screen.
+    screen = screen_for(rulebook.terminology)
+    fhir_input = read_bytes(data, screen=screen) if raw else read_input(orjson.loads(data))
     return extract_facts(fhir_input, rulebook.terminology, now, validator("R4")).facts
 
 
@@ -125,10 +130,11 @@ def test_a_coded_concept_is_remembered_apart_from_its_text(rulebook: Rulebook) -
     ]
 
 
-def test_a_record_naming_its_concept_twice_lends_nothing_to_a_sibling(rulebook: Rulebook) -> None:
+def test_a_record_naming_its_concept_twice_is_refused_whatever_the_order(rulebook: Rulebook) -> None:
     # JSON that names medicationCodeableConcept twice: the raw node answers with the first, the
-    # converted resource with the last. Whatever the builder makes of the first record, the second,
-    # a plain verapamil order, must still be verapamil.
+    # converted resource with the last, so neither may decide whether this is verapamil. Refused with
+    # its place named, on a first reading (the screen's path) and once the screen has learnt the other
+    # drug's concept (the reader's fast path), and whichever drug comes first.
     verapamil = b'{"coding": [{"system": "%s", "code": "11170", "display": "verapamil"}]}' % RXNORM.encode()
     acetaminophen = b'{"text": "acetaminophen 500 mg oral tablet"}'
     twice = (
@@ -136,14 +142,27 @@ def test_a_record_naming_its_concept_twice_lends_nothing_to_a_sibling(rulebook: 
         b' "subject": {"reference": "Patient/p1"}, "authoredOn": "2026-10-01",'
         b' "medicationCodeableConcept": %s, "medicationCodeableConcept": %s}'
     )
-    plain = orjson.dumps(medication_request("plain", "active", code="11170", display="verapamil"))
+    plain = orjson.dumps(medication_request("plain", "active", text="acetaminophen 500 mg oral tablet"))
     for first, last in ((verapamil, acetaminophen), (acetaminophen, verapamil)):
         data = (
             b'{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": %s}, {"resource": %s}]}'
             % (
-                twice % (first, last),
                 plain,
+                twice % (first, last),
             )
         )
-        verapamil_orders = {f.source for f in facts_of(rulebook, data) if f.member == "verapamil"}
-        assert "MedicationRequest/plain" in verapamil_orders
+        for _ in range(2):
+            with pytest.raises(InputFormatError, match=r"entry\[1\].*'medicationCodeableConcept' twice"):
+                facts_of(rulebook, data)
+
+
+def test_a_record_naming_another_member_twice_is_refused_too(rulebook: Rulebook) -> None:
+    twice = (
+        b'{"resourceType": "MedicationRequest", "id": "t", "status": "active", "status": "stopped",'
+        b' "intent": "order", "subject": {"reference": "Patient/p1"},'
+        b' "medicationCodeableConcept": {"text": "acetaminophen 500 mg oral tablet"}}'
+    )
+    data = b'{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": %s}]}' % twice
+    for _ in range(2):
+        with pytest.raises(InputFormatError, match="'status' twice"):
+            facts_of(rulebook, data)

@@ -232,6 +232,14 @@ class _Builder:
     def _add_medication(self, wrapped: Resource) -> None:
         if self._irrelevant_medication(wrapped):
             return
+        twice = wrapped.named_twice()
+        if twice is not None:
+            # Which of the two is the drug? The reader's first and the converted resource's last
+            # disagree, so neither may decide a medication fact.
+            raise InputFormatError(
+                f"{wrapped.where}: {wrapped.resource_type} names {twice!r} twice; a JSON object names "
+                "each member once"
+            )
         resource = wrapped.json
         # A record naming its drug by a concept alone: what depends on that concept is worked out once
         # per distinct concept (a chemotherapy course repeats one drug on hundreds of orders). The key

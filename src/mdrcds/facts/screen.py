@@ -94,9 +94,10 @@ class ResourceScreen:
 
     def medication_irrelevant(self, resource: Resource) -> bool:
         """True when the medication record names its drug by a concept alone (no Medication resource
-        to resolve) and that concept belongs to no value set."""
-        if resource.has_any(RESOLVED_ELSEWHERE):
-            return False
+        to resolve) and that concept belongs to no value set. A record whose JSON names a member twice
+        is never dismissed: the fact builder refuses it."""
+        if resource.has_any(RESOLVED_ELSEWHERE) or resource.named_twice() is not None:
+            return False  # resolved by the builder; or ambiguous JSON, which the builder refuses
         terminology = self.terminology
         # A record names the same few drugs on hundreds of orders: the raw concept is looked up first.
         key = resource.element_key("medicationCodeableConcept")

@@ -138,6 +138,24 @@ class Resource:
             self._keys = frozenset(self._node)  # made once: the screen and the builder both ask
         return any(name in self._keys for name in names)
 
+    def named_twice(self) -> str | None:
+        """A top-level member the resource's JSON names more than once, or None. Such JSON is
+        ambiguous (RFC 8259 §4: software that receives it behaves unpredictably): simdjson answers a
+        lookup with the first occurrence, a conversion to a dict keeps the last. None once converted."""
+        node = self._node
+        if node is None:
+            return None
+        if self._keys is None:
+            self._keys = frozenset(node)
+        if len(self._keys) == len(node):
+            return None
+        seen: set[str] = set()
+        for name in node.keys():  # noqa: SIM118 (keys() lists duplicates; iterating the node may not)
+            if name in seen:
+                return str(name)
+            seen.add(name)
+        return None
+
     def may_match(self, pattern: re.Pattern[bytes]) -> bool:
         """False only when the resource's minified JSON has no match for the pattern (True once
         converted)."""
@@ -701,8 +719,12 @@ def _known_irrelevant(
         and _resource_field(_resource_field(node, "subject"), "reference") != own_reference
     ):
         return False
-    # `keys()` yields the names without wrapping the node's iteration: half the cost of `in node`.
-    return not rule.unless_has or not any(name in rule.unless_has for name in node.keys())  # noqa: SIM118
+    if not rule.unless_has:
+        return True
+    # One listing of the names answers both: no element that names the drug elsewhere, and none named
+    # twice (ambiguous JSON: the screen keeps such a record, and the fact builder refuses it).
+    names = frozenset(node.keys())
+    return len(names) == len(node) and names.isdisjoint(rule.unless_has)
 
 
 def _screenable(fhir_input: FhirInput, resource: Resource, patient: str | None) -> bool:
