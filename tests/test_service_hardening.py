@@ -172,3 +172,26 @@ def test_mdrcds_serve_logs_only_json_lines(tmp_path: Path) -> None:
     assert any(json.loads(line)["message"] == "serving CDS Hooks" for line in lines)
     # The call's log line names ids and counts, never the drugs it saw.
     assert not any("amiodarone" in line.lower() or "nivolumab" in line.lower() for line in lines)
+
+
+def test_a_medication_record_naming_its_drug_twice_is_a_400(base: str) -> None:
+    # Two medicationCodeableConcept members: a reader taking the first and one taking the last would
+    # see different drugs, so the call is refused, naming where, rather than read either way.
+    request = sample("mdr1-nivolumab-amiodarone-patient-view")
+    body = json.dumps(request).encode()
+    order = request["prefetch"]["medicationRequests"]["entry"][0]["resource"]
+    concept = json.dumps(order["medicationCodeableConcept"]).encode()
+    doubled = body.replace(
+        b'"medicationCodeableConcept": ' + concept,
+        b'"medicationCodeableConcept": {"text": "acetaminophen"}, "medicationCodeableConcept": ' + concept,
+        1,
+    )
+    assert doubled != body
+    response = httpx.post(
+        f"{base}/cds-services/mdrcds-patient-view",
+        content=doubled,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert "'medicationCodeableConcept' twice" in response.json()["issue"][0]["diagnostics"]
+    assert httpx.post(f"{base}/cds-services/mdrcds-patient-view", json=request).json()["cards"]
