@@ -253,7 +253,7 @@ class _Builder:
             concepts, medication = self._medication_concepts(resource)
             matches = _merge(self.terminology.classify(c, "medication") for c in concepts)
             if named_by is not None:
-                named = self._named[named_by] = (concepts, matches)
+                self._named[named_by] = (concepts, matches)
         else:
             (concepts, matches), medication = named, None
         if not matches and not draft:
@@ -330,16 +330,19 @@ class _Builder:
         resource: JsonObject,
         named_by: bytes | None,
     ) -> Route:
-        """The record's route (`route_of`), remembered per concept and dosage for concept-named records."""
+        """The record's route (`route_of`), remembered per concept and dosage for concept-named records
+        (`named_by`: they have no Medication, so `route_of` reads nothing else)."""
+        if named_by is None:
+            return route_of(self.terminology, concepts, instructions, medication, resource)
         try:
-            key = (named_by, orjson.dumps(instructions)) if named_by is not None else None
+            key = (named_by, orjson.dumps(instructions))
         except orjson.JSONEncodeError:
-            key = None
-        if key is None:
             return route_of(self.terminology, concepts, instructions, medication, resource)
         route = self._routes.get(key)
         if route is None:
-            route = self._routes[key] = route_of(self.terminology, concepts, instructions, None, resource)
+            route = self._routes[key] = route_of(
+                self.terminology, concepts, instructions, medication, resource
+            )
         return route
 
     @contextmanager

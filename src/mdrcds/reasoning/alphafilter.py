@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from itertools import chain
 
-from mdrcds.knowledge.ruleschema import Constraint, Pattern
+from mdrcds.knowledge.ruleschema import Constraint, Pattern, Rule
 
 _Test = tuple[str, type, frozenset[object]]
 """One exact test: field name, the constants' type (str or bool), the values that pass."""
@@ -47,6 +47,11 @@ class AlphaFilter:
         """True when some pattern does not test `kind` exactly: then no fact is dropped."""
         for pattern in patterns:
             self._add(pattern)
+
+    @classmethod
+    def of_rules(cls, rules: Iterable[Rule]) -> AlphaFilter:
+        """The filter of every pattern of these rules."""
+        return cls(pattern for rule in rules for pattern in rule.when.all.values())
 
     def _add(self, pattern: Pattern) -> None:
         kinds = _exact_test("kind", pattern["kind"]) if "kind" in pattern else None

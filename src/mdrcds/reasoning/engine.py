@@ -92,7 +92,7 @@ class Engine:
             for pattern in rule.when.all.values():
                 kinds = pattern.get("kind")
                 self._kinds.update(str(k) for k in (kinds if isinstance(kinds, list) else [kinds]))
-        self._alpha = AlphaFilter(p for rule in rulebook.rules for p in rule.when.all.values())
+        self._alpha = AlphaFilter.of_rules(rulebook.rules)
         self._lock = threading.Lock()
         self._results: dict[str, list[Match]] = {}
         self._session_numbers = itertools.count(1)
