@@ -160,7 +160,10 @@ class AuditLog:
             # whole batch: one commit per record cannot keep up with a busy worker.
             control: _Marker | None = None
             stop = False
-            gather_until = time.monotonic() + GATHER_SECONDS
+            if isinstance(item, InvocationRecord | FeedbackItem):
+                # Under load the rest of a batch arrives meanwhile: one wake-up gathers it, where waiting
+                # on the queue for each record cost a wake-up (and a lock handover) per call.
+                self._closing.wait(GATHER_SECONDS)
             while True:
                 if item is None:
                     stop = True
@@ -174,8 +177,7 @@ class AuditLog:
                 if len(self._held) >= BATCH and not self._closing.is_set():
                     break
                 try:
-                    # Wait a moment for more: under load a batch per few milliseconds, not per record.
-                    item = self._queue.get(timeout=max(0.0, gather_until - time.monotonic()))
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
             self._safely(self._retry)
