@@ -22,6 +22,7 @@ import pydantic
 import simdjson
 
 from mdrcds.errors import FhirValidationError, InputFormatError
+from mdrcds.reading.validated import ValidatedJson
 
 FhirVersion = Literal["R4", "R5"]
 JsonObject = dict[str, Any]
@@ -768,10 +769,19 @@ def validator(fhir_version: FhirVersion = "R4") -> Validator:
     """A function that validates one resource against the FHIR models and raises FhirValidationError.
 
     R4 input is validated with the R4B models, which read R4 JSON for every type mdrcds uses.
+    A resource whose exact JSON was found valid before (by any caller in the process) is not validated
+    again (`mdrcds.reading.validated`).
     """
     package = "fhir.resources.R4B" if fhir_version == "R4" else "fhir.resources"
+    valid = _VALID[package]
 
     def validate(resource: JsonObject) -> None:
+        try:
+            key: bytes | None = orjson.dumps(resource)
+        except TypeError:  # not expressible as JSON again (an integer past 64 bits): validated each time
+            key = None
+        if key is not None and key in valid:
+            return
         resource_type = str(resource.get("resourceType"))
         model = _model_class(package, resource_type)
         try:
@@ -781,8 +791,13 @@ def validator(fhir_version: FhirVersion = "R4") -> Validator:
             raise FhirValidationError(
                 resource_type, resource.get("id"), _json_path(error["loc"]), error["msg"]
             ) from None
+        if key is not None:
+            valid.add(key)
 
     return validate
+
+
+_VALID = {package: ValidatedJson() for package in ("fhir.resources.R4B", "fhir.resources")}
 
 
 def build_resource(data: JsonObject, fhir_version: FhirVersion = "R4") -> JsonObject:
