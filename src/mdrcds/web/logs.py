@@ -1,9 +1,19 @@
-"""JSON log lines. Callers pass ids and codes only: never tokens, JWTs or clinical content."""
+"""JSON log lines. Callers pass ids and codes only: never tokens, JWTs or clinical content.
+
+Lines are written by a thread of their own (`BackgroundStreamHandler`): whoever reads the service's
+stderr (journald, a container runtime, a pipe) can be slow or stop reading, and a full pipe must not
+stop the event loop, which logs a line for every call.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import sys
+import threading
 from datetime import UTC, datetime
+from typing import TextIO
 
 import orjson
 
@@ -41,12 +51,150 @@ def _innermost(error: BaseException) -> str | None:
     return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
 
 
+LOG_LINES_WAITING = 10_000
+"""Lines that may wait for a slow log reader; past that, lines are dropped and counted."""
+WAIT_SECONDS = 2.0
+"""How long `flush()` and `close()` wait for a stuck log reader (at exit, say) before giving up."""
+
+
+class BackgroundStreamHandler(logging.Handler):
+    """Formats each record where it is logged and writes the line to `stream` from a writer thread, so
+    logging never waits for the reader of the stream. At most `capacity` lines wait: past that a line
+    is dropped and counted, and once the reader catches up a warning line says how many were dropped.
+    `flush()` waits (a bounded time) for the lines logged so far; `close()` writes what is left and
+    stops the thread. A closed handler that is still used (logging.config closes the handlers it
+    replaces, while a logger it does not configure may keep one) starts a new writer; only when no
+    thread can start (the interpreter is exiting) does it write in the caller's thread."""
+
+    def __init__(self, stream: TextIO | None = None, capacity: int = LOG_LINES_WAITING) -> None:
+        super().__init__()
+        self.stream = stream if stream is not None else sys.stderr
+        self.dropped = 0
+        self._dropped_lock = threading.Lock()
+        self._lines: queue.Queue[str | threading.Event | None] = queue.Queue(capacity)
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
+        self._start_writer()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        writer = self._writer
+        if (writer is None or not writer.is_alive()) and not self._start_writer():
+            self._write_lines([line])
+            return
+        try:
+            self._lines.put_nowait(line)
+        except queue.Full:
+            with self._dropped_lock:
+                self.dropped += 1
+
+    def flush(self, timeout: float = WAIT_SECONDS) -> None:
+        """Wait until the lines logged so far are written (at most `timeout` seconds)."""
+        writer = self._writer
+        if writer is None or not writer.is_alive():
+            return
+        written = threading.Event()
+        try:
+            self._lines.put(written, timeout=timeout)
+        except queue.Full:
+            return
+        written.wait(timeout)
+
+    def close(self) -> None:
+        writer = self._writer
+        if writer is not None and writer.is_alive():
+            with contextlib.suppress(queue.Full):
+                self._lines.put(None, timeout=WAIT_SECONDS)
+            writer.join(timeout=WAIT_SECONDS)
+        if writer is None or not writer.is_alive():
+            # Lines a racing emit queued behind the stop: written here rather than left in the queue.
+            left = []
+            while True:
+                try:
+                    item = self._lines.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, str):
+                    left.append(item)
+            self._write_lines(left)
+        super().close()
+
+    def _start_writer(self) -> bool:
+        """Start the writer unless it runs; False when no thread can start (at interpreter exit)."""
+        with self._writer_lock:
+            if self._writer is not None and self._writer.is_alive():
+                return True
+            writer = threading.Thread(target=self._write, name="mdrcds-log", daemon=True)
+            try:
+                writer.start()
+            except RuntimeError:
+                return False
+            self._writer = writer
+            return True
+
+    def _write_lines(self, lines: list[str]) -> None:
+        with self._dropped_lock:
+            dropped, self.dropped = self.dropped, 0
+        if dropped:
+            lines = [*lines, _dropped_line(dropped)]
+        try:
+            if lines:
+                self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed or broken stream: nowhere left to say so
+
+    def _write(self) -> None:
+        while True:
+            item = self._lines.get()
+            batch: list[str] = []
+            markers: list[threading.Event] = []
+            stop = False
+            while True:
+                if item is None:
+                    stop = True
+                    break
+                if isinstance(item, threading.Event):
+                    markers.append(item)
+                else:
+                    batch.append(item)
+                try:
+                    item = self._lines.get_nowait()
+                except queue.Empty:
+                    break
+            self._write_lines(batch)
+            for marker in markers:
+                marker.set()
+            if stop:
+                return
+
+
+def _dropped_line(count: int) -> str:
+    return orjson.dumps(
+        {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "level": "warning",
+            "logger": "mdrcds.log",
+            "message": "log lines dropped: the log's reader was too slow",
+            "dropped": count,
+        }
+    ).decode()
+
+
 LOG_CONFIG: dict[str, object] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "mdrcds.web.logs.JsonFormatter"}},
     "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+        "stderr": {
+            "class": "mdrcds.web.logs.BackgroundStreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
     },
     "loggers": {
         name: {"handlers": ["stderr"], "level": level, "propagate": False}
@@ -66,7 +214,7 @@ def configure_json_logging(level: int = logging.INFO) -> None:
     logger = logging.getLogger("mdrcds")
     if any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
         return
-    handler = logging.StreamHandler()
+    handler = BackgroundStreamHandler()
     handler.setFormatter(JsonFormatter())
     logger.addHandler(handler)
     logger.setLevel(level)
