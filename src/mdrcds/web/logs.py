@@ -12,6 +12,7 @@ import logging
 import queue
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -53,6 +54,8 @@ def _innermost(error: BaseException) -> str | None:
 
 LOG_LINES_WAITING = 10_000
 """Lines that may wait for a slow log reader; past that, lines are dropped and counted."""
+GATHER_SECONDS = 0.02
+"""How long the writer lets lines gather before writing them."""
 WAIT_SECONDS = 2.0
 """How long `flush()` and `close()` wait for a stuck log reader (at exit, say) before giving up."""
 
@@ -151,6 +154,10 @@ class BackgroundStreamHandler(logging.Handler):
     def _write(self) -> None:
         while True:
             item = self._lines.get()
+            if isinstance(item, str):
+                # The lines of the next few milliseconds join this one: one wake-up and one write for
+                # a batch, where a wake-up per line would cost every call a thread switch.
+                time.sleep(GATHER_SECONDS)
             batch: list[str] = []
             markers: list[threading.Event] = []
             stop = False
