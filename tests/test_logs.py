@@ -69,12 +69,16 @@ class StuckPipe:
         os.close(self._read_end)
 
 
+def log_calls(handler: BackgroundStreamHandler, name: str, count: int) -> None:
+    logger = json_logger(handler, name)
+    for number in range(count):
+        logger.info("call", extra={"number": number})
+
+
 def test_lines_are_written_whole_and_in_order() -> None:
     stream = io.StringIO()
     handler = BackgroundStreamHandler(stream)
-    logger = json_logger(handler, "mdrcds.test.order")
-    for number in range(500):
-        logger.info("call", extra={"number": number})
+    log_calls(handler, "mdrcds.test.order", 500)
     handler.flush()
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [line["number"] for line in lines] == list(range(500))
@@ -85,13 +89,7 @@ def test_lines_are_written_whole_and_in_order() -> None:
 def test_a_reader_that_stops_reading_never_stops_logging_and_drops_are_counted() -> None:
     with StuckPipe() as pipe:
         handler = BackgroundStreamHandler(pipe.stream, capacity=100)
-        logger = json_logger(handler, "mdrcds.test.stuck")
-
-        def log_many() -> None:
-            for number in range(5000):
-                logger.info("call", extra={"number": number})
-
-        logged = threading.Thread(target=log_many, daemon=True)
+        logged = threading.Thread(target=log_calls, args=(handler, "mdrcds.test.stuck", 5000), daemon=True)
         logged.start()
         logged.join(timeout=30)  # a logger that waited on the pipe would still be waiting
         assert not logged.is_alive(), "logging waited for the log's reader"
@@ -111,11 +109,20 @@ def test_a_reader_that_stops_reading_never_stops_logging_and_drops_are_counted()
 def test_close_writes_what_is_waiting() -> None:
     stream = io.StringIO()
     handler = BackgroundStreamHandler(stream)
-    logger = json_logger(handler, "mdrcds.test.close")
-    for number in range(50):
-        logger.info("call", extra={"number": number})
+    log_calls(handler, "mdrcds.test.close", 50)
     handler.close()
     assert len(stream.getvalue().splitlines()) == 50
+
+
+def test_a_closed_handler_still_held_by_a_logger_goes_on_writing() -> None:
+    # logging.config closes the handlers it replaces; a logger it does not configure keeps its own.
+    stream = io.StringIO()
+    handler = BackgroundStreamHandler(stream)
+    handler.close()
+    log_calls(handler, "mdrcds.test.reopened", 20)
+    handler.flush()
+    assert [json.loads(line)["number"] for line in stream.getvalue().splitlines()] == list(range(20))
+    handler.close()
 
 
 def service_log_handler() -> BackgroundStreamHandler:

@@ -71,20 +71,6 @@ def test_a_remembered_resource_changed_into_an_invalid_one_is_refused(model_look
     assert model_lookups == ["MedicationRequest", "MedicationRequest"]
 
 
-def test_json_valid_in_r5_is_not_taken_as_valid_r4(model_lookups: list[str]) -> None:
-    r5 = {
-        "resourceType": "MedicationRequest",
-        "id": "r5",
-        "status": "active",
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "medication": {"concept": {"text": "verapamil"}},
-    }
-    fhir.validator("R5")(r5)
-    with pytest.raises(FhirValidationError):
-        fhir.validator("R4")(r5)
-
-
 def test_json_that_cannot_be_written_again_is_validated_each_time(model_lookups: list[str]) -> None:
     validate = fhir.validator("R4")
     huge = order(dispenseRequest={"numberOfRepeatsAllowed": 2**70})  # past 64 bits: no key
