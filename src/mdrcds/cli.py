@@ -362,20 +362,20 @@ def _evaluate_file(
     if path.suffix.lower() in (".yaml", ".yml"):
         raise InputError(f"{path}: this is a YAML test case: use `mdrcds test {path}`")
     try:
-        data = path.read_bytes()
+        # The file goes straight into the JSON parser's buffer (no bytes object, no copy).
+        evaluation = evaluate(
+            path,
+            rulebook=engine.rulebook,
+            engine=engine,
+            now=now,
+            default_hook=hook or "patient-view",
+            fhir_version="R5" if fhir_version is FhirVersion.R5 else "R4",
+            source=str(path),
+            include_research=research,
+            include_silent=research,
+        )
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    evaluation = evaluate(
-        data,
-        rulebook=engine.rulebook,
-        engine=engine,
-        now=now,
-        default_hook=hook or "patient-view",
-        fhir_version="R5" if fhir_version is FhirVersion.R5 else "R4",
-        source=str(path),
-        include_research=research,
-        include_silent=research,
-    )
     if hook and evaluation.hook != hook:
         raise InputError(f"{path}: is a {evaluation.hook!r} request; --hook {hook} does not apply to it")
     return evaluation

@@ -10,6 +10,7 @@ import gc
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from mdrcds.cards.detectedissue import detected_issue
@@ -25,6 +26,7 @@ from mdrcds.reading.fhir import (
     build_resource,
     preload_models,
     read_bytes,
+    read_file,
     read_input,
     validator,
 )
@@ -132,14 +134,19 @@ def evaluate(
     include_research: bool = False,
     include_silent: bool = False,
 ) -> Evaluation:
-    """Evaluate a parsed CDS Hooks request, Bundle or resource (or its raw JSON bytes/text).
+    """Evaluate a parsed CDS Hooks request, Bundle or resource (or its raw JSON bytes/text, or the `Path`
+    of a file holding it: read straight into the JSON parser, and OSError when it cannot be read).
 
     `now` is the evaluation time: what counts as current, and every date window, is relative to it.
     Research-mode rules give cards only with `include_research`; silent rules only with
     `include_silent` (researchers' tools), otherwise their findings go to `Evaluation.silent`.
     Raises mdrcds.errors.InputError for input that cannot be evaluated.
     """
-    if isinstance(document, bytes | str):
+    if isinstance(document, Path):
+        fhir_input = read_file(
+            document, source=source, default_hook=default_hook, screen=screen_for(rulebook.terminology)
+        )
+    elif isinstance(document, bytes | str):
         fhir_input = read_bytes(
             document, source=source, default_hook=default_hook, screen=screen_for(rulebook.terminology)
         )

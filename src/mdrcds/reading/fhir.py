@@ -9,11 +9,14 @@ would cost more than the whole rest of an evaluation.
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import stat
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol, get_args
 
 import msgspec
@@ -244,6 +247,32 @@ def _parse(raw: bytes, where: str) -> Any:
         raise InputFormatError(f"{where}: not valid JSON ({_simdjson_reason(exc)})") from None
 
 
+def _load(path: Path, where: str) -> Any:
+    """Parse a regular file's JSON as `_parse` does, the file read straight into the reused parser's
+    own buffer: no bytes object is made and nothing is copied (simdjson copies bytes it is given into
+    that buffer first). Anything but a non-empty regular file (a pipe, /dev/stdin, a /proc file that
+    reports size 0) is read as bytes and parsed: simdjson sizes the file by seeking, and a pipe it
+    opened and closed again would lose what its writer sent. OSError as `Path.read_bytes` raises it."""
+    status = os.stat(path)
+    if not stat.S_ISREG(status.st_mode) or status.st_size == 0:
+        return _parse(path.read_bytes(), where)
+    # The file system's bytes: any file name, UTF-8 or not (the package's stub says str or Path only).
+    name: Any = os.fsencode(path)
+    parser = getattr(_REUSED, "parser", None)
+    if parser is not None:
+        try:
+            return parser.load(name)
+        except (ValueError, RuntimeError, UnicodeDecodeError, OSError):
+            pass  # as in `_parse`: a new parser says why
+    parser = _REUSED.parser = simdjson.Parser()
+    try:
+        return parser.load(name)
+    except OSError:  # gone or unreadable since the stat: read_bytes raises the precise error
+        return _parse(path.read_bytes(), where)
+    except (ValueError, RuntimeError, UnicodeDecodeError) as exc:
+        raise InputFormatError(f"{where}: not valid JSON ({_simdjson_reason(exc)})") from None
+
+
 def _simdjson_reason(exc: BaseException) -> str:
     text = str(exc)
     # simdjson's error codes, in plain words (its own messages end "fatal and unrecoverable")
@@ -388,7 +417,19 @@ def read_bytes(
     screened too.
     """
     raw = data.encode() if isinstance(data, str) else data
-    document = _parse(raw, source)
+    return _read_document(_parse(raw, source), source, default_hook, screen)
+
+
+def read_file(
+    path: Path, *, source: str | None = None, default_hook: str = "patient-view", screen: Screen | None = None
+) -> FhirInput:
+    """`read_bytes` of a file's contents, the file read straight into the parser (see `_load`).
+    Raises OSError when the file cannot be read, as `Path.read_bytes` does."""
+    where = str(path) if source is None else source
+    return _read_document(_load(path, where), where, default_hook, screen)
+
+
+def _read_document(document: Any, source: str, default_hook: str, screen: Screen | None) -> FhirInput:
     if not isinstance(document, simdjson.Object):
         kind = "an array" if isinstance(document, simdjson.Array) else type(document).__name__
         raise InputFormatError(
