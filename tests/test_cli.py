@@ -10,6 +10,7 @@ import pytest
 
 from conftest import SAMPLES
 from mdrcds.cli import main
+from mdrcds.reading import fhir
 
 MDR1_CASE = SAMPLES / "mdr1-pembrolizumab-verapamil-order-select" / "request.json"
 STOPPED_CASE = SAMPLES / "mdr1-pembrolizumab-verapamil-stopped" / "request.json"
@@ -173,6 +174,57 @@ def test_evaluate_a_directory_reads_only_inputs_and_says_what_it_passed_over(
     assert code == 0
     assert len(out.splitlines()) == 1  # request.json only
     assert "passed over 1 JSON file(s)" in err  # expected.json
+
+
+def test_a_directory_is_read_once_per_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whether a file found in a directory is an input is told by reading it to evaluate it, not by a
+    # read beforehand: every byte of a large record was read and parsed twice.
+    shutil.copytree(MDR1_CASE.parent, tmp_path / "case")
+    shutil.copytree(STOPPED_CASE.parent, tmp_path / "stopped")
+    opened: list[str] = []
+    real_load = fhir._load
+    real_read_bytes = Path.read_bytes
+
+    def counting_load(path: Path, where: str) -> object:
+        opened.append(path.relative_to(tmp_path).as_posix())
+        return real_load(path, where)
+
+    def counting_read_bytes(self: Path) -> bytes:
+        if self.is_relative_to(tmp_path):
+            opened.append(self.relative_to(tmp_path).as_posix())
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(fhir, "_load", counting_load)
+    monkeypatch.setattr(Path, "read_bytes", counting_read_bytes)
+    code, out, err = run(capsys, "evaluate", str(tmp_path), "--format", "json")
+    assert code == 0 and len(out.splitlines()) == 2
+    assert "passed over 2 JSON file(s)" in err
+    # Each request read once to evaluate it, each expected.json once to be passed over (and once more
+    # for the date stated beside each request).
+    assert sorted(opened) == [
+        "case/expected.json",
+        "case/expected.json",
+        "case/request.json",
+        "stopped/expected.json",
+        "stopped/expected.json",
+        "stopped/request.json",
+    ]
+
+
+def test_a_directory_of_other_json_is_nothing_to_evaluate(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "response.json").write_text('{"cards": []}')
+    (tmp_path / "list.json").write_text("[1, 2]")
+    code, out, err = run(capsys, "evaluate", str(tmp_path))
+    assert code == 2 and out == ""
+    assert "passed over 2 JSON file(s)" in err and "nothing to evaluate" in err
+    # Named on its own, the same file is an error, not passed over.
+    code, out, err = run(capsys, "evaluate", str(tmp_path / "response.json"))
+    assert code == 1 and out == ""
+    assert "neither a CDS Hooks request (no 'hook') nor a FHIR resource" in err
 
 
 def test_evaluate_uses_the_date_stated_beside_a_sample(capsys: pytest.CaptureFixture[str]) -> None:

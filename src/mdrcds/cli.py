@@ -18,18 +18,18 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, NamedTuple, TextIO
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from mdrcds.errors import ConfigurationError, EngineError, InputError, MdrcdsError
+from mdrcds.errors import ConfigurationError, EngineError, InputError, MdrcdsError, NotAnInput
 from mdrcds.knowledge import export as knowledge_export
 from mdrcds.knowledge.rulebook import Rulebook, check_rulebook, default_rules_dir, load_rulebook
 from mdrcds.knowledge.ruledocs import catalogue
-from mdrcds.reading.fhir import build_resource, input_kind
+from mdrcds.reading.fhir import build_resource
 from mdrcds.reasoning.engine import Engine
 from mdrcds.research.testcases import stated_now
 from mdrcds.service import Evaluation, evaluate, warm_up
@@ -39,6 +39,7 @@ _COLOURS = {"critical": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;3
 _RESET = "\033[0m"
 OK, FAILED, USAGE = 0, 1, 2
 WARM_UP_FROM_FILES = 10
+NOTHING_TO_EVALUATE = "error: nothing to evaluate: give CDS Hooks requests or FHIR JSON files"
 """From this many inputs `mdrcds evaluate` loads every FHIR model up front (about 0.2 s, once); one
 file loads only the models it needs, on first use."""
 COMMAND_LINE: list[str] = []
@@ -139,41 +140,33 @@ def _stderr(message: str) -> None:
 # --- evaluate --------------------------------------------------------------------------------------------
 
 
+class Candidate(NamedTuple):
+    """A file to evaluate: named on the command line, or found in a directory (`named` False), where
+    JSON that is neither a CDS Hooks request nor a FHIR resource is passed over rather than refused."""
+
+    path: Path
+    named: bool
+
+
 @dataclass
 class Inputs:
-    """The input files found under the paths given, and what was passed over."""
+    """The files to evaluate under the paths given, and the paths that do not exist."""
 
-    files: list[Path]
-    skipped: int
+    files: list[Candidate]
     missing: list[Path]
 
 
 def find_inputs(paths: Sequence[Path]) -> Inputs:
-    """CDS Hooks requests and FHIR resources under `paths`. A file named explicitly is always read;
-    in a directory, other JSON (a golden case's expected.json, a settings file) is passed over and
-    counted."""
-    files: list[Path] = []
-    skipped = 0
+    """The files under `paths`: each file named, and every `*.json` file in each directory named.
+    Nothing is read here: each file is read once, when it is evaluated."""
+    files: list[Candidate] = []
     missing = [path for path in paths if not path.exists()]
     for path in paths:
         if path.is_dir():
-            for candidate in sorted(p for p in path.rglob("*.json") if p.is_file()):
-                if _looks_like_input(candidate):
-                    files.append(candidate)
-                else:
-                    skipped += 1
+            files.extend(Candidate(p, named=False) for p in sorted(path.rglob("*.json")) if p.is_file())
         elif path.exists():
-            files.append(path)
-    return Inputs(files, skipped, missing)
-
-
-def _looks_like_input(path: Path) -> bool:
-    """A CDS Hooks request or a FHIR resource (judged from its top-level keys); a file that cannot be
-    read or parsed counts, so that it is named with the reason."""
-    try:
-        return input_kind(path.read_bytes()) is not None
-    except OSError:
-        return True
+            files.append(Candidate(path, named=True))
+    return Inputs(files, missing)
 
 
 @app.command(
@@ -230,13 +223,8 @@ def evaluate_command(
     found = find_inputs(paths)
     for path in found.missing:
         _stderr(f"error: {path}: no such file or directory")
-    if found.skipped:
-        _stderr(
-            f"passed over {found.skipped} JSON file(s) that are neither a CDS Hooks request "
-            "nor a FHIR resource"
-        )
     if not found.files:
-        _stderr("error: nothing to evaluate: give CDS Hooks requests or FHIR JSON files")
+        _stderr(NOTHING_TO_EVALUATE)
         return USAGE
     engine = Engine(load_rulebook(rules))
     if len(found.files) >= WARM_UP_FROM_FILES:
@@ -244,20 +232,29 @@ def evaluate_command(
     started = time.perf_counter()
     colour = output is OutputFormat.text and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     failures = len(found.missing)
+    passed_over = 0
     times: list[float] = []
-    for path in found.files:
+    for path, named in found.files:
         when = now or stated_now(path) or date.today()
         begun = time.perf_counter()
         try:
             evaluation = _evaluate_file(
                 path, hook.value if hook else None, fhir_version, research, engine, when
             )
+        except NotAnInput as exc:
+            if not named:  # a golden case's expected.json, a settings file
+                passed_over += 1
+                continue
+            failures += 1
+            _stderr(f"error: {exc}")
+            times.append((time.perf_counter() - begun) * 1000)
+            continue
         except InputError as exc:
             failures += 1
             _stderr(f"error: {exc}")
-            continue
-        finally:
             times.append((time.perf_counter() - begun) * 1000)
+            continue
+        times.append((time.perf_counter() - begun) * 1000)
         if output is OutputFormat.json:
             sys.stdout.write(orjson.dumps(evaluation.response()).decode() + "\n")
         elif output is OutputFormat.detectedissue:
@@ -270,6 +267,13 @@ def evaluate_command(
             sys.stdout.write(orjson.dumps(build_resource(bundle)).decode() + "\n")
         else:
             _print_text(evaluation, sys.stdout, colour)
+    if passed_over:
+        _stderr(
+            f"passed over {passed_over} JSON file(s) that are neither a CDS Hooks request nor a FHIR resource"
+        )
+    if not times:
+        _stderr(NOTHING_TO_EVALUATE)
+        return USAGE
     if timing:
         _stderr(
             f"{len(times)} inputs in {(time.perf_counter() - started) * 1000:,.0f} ms with output: reading "

@@ -29,6 +29,12 @@ class InputFormatError(InputError):
     """The input is not JSON, or not a shape mdrcds accepts (CDS Hooks request, Bundle, resource)."""
 
 
+class NotAnInput(InputFormatError):
+    """JSON that is neither a CDS Hooks request nor a FHIR resource: no top-level `hook` or
+    `resourceType` member, or no JSON object at all (a CDS Hooks response, a test's expectation, a
+    settings file). A directory walk passes such files over; named on their own, they are an error."""
+
+
 class FhirValidationError(InputError):
     """A FHIR resource failed validation against the FHIR models.
 

@@ -24,7 +24,7 @@ import orjson
 import pydantic
 import simdjson
 
-from mdrcds.errors import FhirValidationError, InputFormatError
+from mdrcds.errors import FhirValidationError, InputFormatError, NotAnInput
 from mdrcds.reading.validated import ValidatedJson
 
 FhirVersion = Literal["R4", "R5"]
@@ -382,20 +382,6 @@ class FhirInput:
         return index
 
 
-def input_kind(raw: bytes) -> str | None:
-    """'request' (a JSON object with a top-level `hook`), 'resource' (with a top-level `resourceType`)
-    or None (not JSON, or other JSON, such as a CDS Hooks response or a test expectation)."""
-    try:
-        document = simdjson.Parser().parse(raw)
-    except (ValueError, RuntimeError, UnicodeDecodeError):
-        return "unreadable"
-    if not isinstance(document, simdjson.Object):
-        return None
-    if "hook" in document:
-        return "request"
-    return "resource" if "resourceType" in document else None
-
-
 def read_bytes(
     data: bytes | str,
     *,
@@ -432,9 +418,7 @@ def read_file(
 def _read_document(document: Any, source: str, default_hook: str, screen: Screen | None) -> FhirInput:
     if not isinstance(document, simdjson.Object):
         kind = "an array" if isinstance(document, simdjson.Array) else type(document).__name__
-        raise InputFormatError(
-            f"{source}: not a CDS Hooks request or FHIR resource (a JSON object), got {kind}"
-        )
+        raise NotAnInput(f"{source}: not a CDS Hooks request or FHIR resource (a JSON object), got {kind}")
     keys = frozenset(document)
 
     def member(name: str) -> Any:
@@ -461,7 +445,7 @@ def _read_document(document: Any, source: str, default_hook: str, screen: Screen
         return fhir_input
     resource_type = member("resourceType")
     if resource_type is None:
-        raise InputFormatError(
+        raise (InputFormatError if keys & {"hook", "resourceType"} else NotAnInput)(
             f"{source}: neither a CDS Hooks request (no 'hook') nor a FHIR resource (no 'resourceType')"
         )
     fhir_input = FhirInput(source=source, hook=_known_hook(default_hook, source, "--hook"), screen=screen)
@@ -480,7 +464,7 @@ def read_input(document: Any, *, source: str = "<input>", default_hook: str = "p
     Raises InputFormatError for any other shape, an unknown hook or a malformed context.
     """
     if not isinstance(document, dict):
-        raise InputFormatError(f"{source}: expected a JSON object, got {type(document).__name__}")
+        raise NotAnInput(f"{source}: expected a JSON object, got {type(document).__name__}")
     if "hook" in document:
         fhir_input = _hook_request(
             document.get("hook"), document.get("hookInstance"), document.get("context"), source
@@ -504,7 +488,7 @@ def read_input(document: Any, *, source: str = "<input>", default_hook: str = "p
         _add(fhir_input, document, source, "$")
         _mark_bundle_drafts(fhir_input)
         return fhir_input
-    raise InputFormatError(
+    raise NotAnInput(
         f"{source}: neither a CDS Hooks request (no 'hook') nor a FHIR resource (no 'resourceType')"
     )
 
