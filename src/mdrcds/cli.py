@@ -39,9 +39,9 @@ _COLOURS = {"critical": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;3
 _RESET = "\033[0m"
 OK, FAILED, USAGE = 0, 1, 2
 WARM_UP_FROM_FILES = 10
-NOTHING_TO_EVALUATE = "error: nothing to evaluate: give CDS Hooks requests or FHIR JSON files"
 """From this many inputs `mdrcds evaluate` loads every FHIR model up front (about 0.2 s, once); one
 file loads only the models it needs, on first use."""
+NOTHING_TO_EVALUATE = "error: nothing to evaluate: give CDS Hooks requests or FHIR JSON files"
 COMMAND_LINE: list[str] = []
 """The command line being run (recorded in batch summaries)."""
 EXIT_CODES = "Exit codes: 0 ok; 1 findings differ or some inputs failed; 2 usage error or nothing readable."
@@ -241,15 +241,10 @@ def evaluate_command(
             evaluation = _evaluate_file(
                 path, hook.value if hook else None, fhir_version, research, engine, when
             )
-        except NotAnInput as exc:
-            if not named:  # a golden case's expected.json, a settings file
+        except InputError as exc:
+            if isinstance(exc, NotAnInput) and not named:  # a golden case's expected.json, a settings file
                 passed_over += 1
                 continue
-            failures += 1
-            _stderr(f"error: {exc}")
-            times.append((time.perf_counter() - begun) * 1000)
-            continue
-        except InputError as exc:
             failures += 1
             _stderr(f"error: {exc}")
             times.append((time.perf_counter() - begun) * 1000)
