@@ -1,5 +1,5 @@
 """Reading a file straight into the JSON parser (`read_file`): the same input, and the same errors, as
-reading its bytes; pipes and other files that are not regular are read whole, not lost."""
+reading its bytes; a pipe (which the parser is never given) is read whole."""
 
 from __future__ import annotations
 
