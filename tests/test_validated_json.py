@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from conftest import medication_request
 from mdrcds.errors import FhirValidationError
 from mdrcds.reading import fhir
 from mdrcds.reading.validated import ValidatedJson
@@ -29,15 +30,7 @@ def model_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def order(**extra: Any) -> dict[str, Any]:
-    return {
-        "resourceType": "MedicationRequest",
-        "id": "m1",
-        "status": "active",
-        "intent": "order",
-        "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"text": "verapamil"},
-        **extra,
-    }
+    return medication_request("m1", "active", text="verapamil", **extra)
 
 
 def test_the_same_valid_json_is_validated_once(model_lookups: list[str]) -> None:

@@ -445,9 +445,10 @@ def _read_document(document: Any, source: str, default_hook: str, screen: Screen
         return fhir_input
     resource_type = member("resourceType")
     if resource_type is None:
-        raise (InputFormatError if keys & {"hook", "resourceType"} else NotAnInput)(
-            f"{source}: neither a CDS Hooks request (no 'hook') nor a FHIR resource (no 'resourceType')"
-        )
+        message = f"{source}: neither a CDS Hooks request (no 'hook') nor a FHIR resource (no 'resourceType')"
+        if keys & {"hook", "resourceType"}:  # named but null: meant as an input, so a defective one
+            raise InputFormatError(message)
+        raise NotAnInput(message)
     fhir_input = FhirInput(source=source, hook=_known_hook(default_hook, source, "--hook"), screen=screen)
     if resource_type == "Bundle":
         _add_node_entries(fhir_input, document, source, "$")

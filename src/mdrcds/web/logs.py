@@ -143,13 +143,30 @@ class BackgroundStreamHandler(logging.Handler):
         with self._dropped_lock:
             dropped, self.dropped = self.dropped, 0
         if dropped:
-            lines = [*lines, _dropped_line(dropped)]
+            lines = [*lines, self._dropped_line(dropped)]
         try:
             if lines:
                 self.stream.write("\n".join(lines) + "\n")
             self.stream.flush()
         except (OSError, ValueError):
             pass  # a closed or broken stream: nowhere left to say so
+
+    def _dropped_line(self, count: int) -> str:
+        """The warning that `count` lines were dropped, as this handler formats every line."""
+        record = logging.LogRecord(
+            "mdrcds.log",
+            logging.WARNING,
+            __file__,
+            0,
+            "log lines dropped: the log's reader was too slow",
+            None,
+            None,
+        )
+        record.dropped = count
+        try:
+            return self.format(record)
+        except Exception:  # a formatter that fails: the count still goes out
+            return f"{record.getMessage()} ({count})"
 
     def _write(self) -> None:
         while True:
@@ -178,18 +195,6 @@ class BackgroundStreamHandler(logging.Handler):
                 marker.set()
             if stop:
                 return
-
-
-def _dropped_line(count: int) -> str:
-    return orjson.dumps(
-        {
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "level": "warning",
-            "logger": "mdrcds.log",
-            "message": "log lines dropped: the log's reader was too slow",
-            "dropped": count,
-        }
-    ).decode()
 
 
 LOG_CONFIG: dict[str, object] = {
