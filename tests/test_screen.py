@@ -6,6 +6,7 @@ resources (counted by keep_patient), body weights, records naming a Medication r
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import date
 from typing import Any
@@ -17,7 +18,14 @@ from conftest import NOW, RXNORM, SAMPLES, bundle, hook_request, medication_requ
 from mdrcds.errors import EvaluationLimitError, FhirValidationError
 from mdrcds.facts.screen import screen_for
 from mdrcds.knowledge.rulebook import Rulebook, load_rulebook
-from mdrcds.reading.fhir import FhirInput, drop_unadvertised_prefetch, keep_patient, read_bytes
+from mdrcds.reading.fhir import (
+    _READ_TYPES,
+    _WITHOUT_STATUS,
+    FhirInput,
+    drop_unadvertised_prefetch,
+    keep_patient,
+    read_bytes,
+)
 from mdrcds.reading.population import records
 from mdrcds.reading.prefetch import PREFETCH_TEMPLATES
 from mdrcds.reasoning.engine import Engine
@@ -223,21 +231,40 @@ def test_screened_resources_count_towards_the_resource_limit(rulebook: Rulebook,
         evaluate_input(fhir_input, rulebook=rulebook, engine=engine, now=NOW, limits=Limits(max_resources=20))
 
 
-def test_a_coded_condition_in_a_value_set_is_kept_and_one_outside_is_screened(rulebook: Rulebook) -> None:
-    def condition(resource_id: str, code: str, display: str) -> dict[str, Any]:
-        return {
-            "resourceType": "Condition",
-            "id": resource_id,
-            "subject": {"reference": "Patient/p1"},
-            "code": {"coding": [{"system": SNOMED, "code": code, "display": display}]},
-        }
+def condition(resource_id: str, code: str, display: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "id": resource_id,
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": SNOMED, "code": code, "display": display}]},
+    }
 
+
+def test_a_coded_condition_in_a_value_set_is_kept_and_one_outside_is_screened(rulebook: Rulebook) -> None:
     # Rheumatoid arthritis (autoimmune-disease value set); viral sinusitis, as Synthea codes it.
     arthritis = condition("c1", "69896004", "Rheumatoid arthritis")
     sinusitis = condition("c2", "444814009", "Viral sinusitis (disorder)")
     fhir_input = screened_read(rulebook, orjson.dumps(bundle([arthritis, sinusitis])))
     assert [r.reference() for r in fhir_input.resources] == ["Condition/c1"]
     assert fhir_input.screened == {"$": 1}
+
+
+def test_a_draft_is_kept_whichever_way_its_status_is_asked_for(rulebook: Rulebook) -> None:
+    # FHIR defines no Condition.status: the reader asks a Condition for one from the listing of its names
+    # (an absent key costs simdjson an exception), a MedicationRequest by key. Either way a resource
+    # saying "draft" is not dismissed by a learnt code, and one without a status is.
+    sinusitis = condition("c1", "444814009", "Viral sinusitis (disorder)")
+    drafts = [{**sinusitis, "id": "c2", "status": "draft"}, irrelevant_order("m2", "draft")]
+    fhir_input = screened_read(rulebook, orjson.dumps(bundle([sinusitis, irrelevant_order("m1"), *drafts])))
+    assert [r.reference() for r in fhir_input.resources] == ["Condition/c2", "MedicationRequest/m2"]
+    assert fhir_input.screened == {"$": 2}
+
+
+@pytest.mark.parametrize("package", ["fhir.resources.R4B", "fhir.resources"], ids=["R4", "R5"])
+def test_the_types_read_without_a_status_are_those_fhir_defines_so(package: str) -> None:
+    models = importlib.import_module(package)
+    defined = {t for t in _READ_TYPES if "status" not in models.get_fhir_model_class(t).model_fields}
+    assert defined == _WITHOUT_STATUS
 
 
 def test_a_cold_screen_gives_the_answer_a_warm_one_gives(rulebook: Rulebook, engine: Engine) -> None:
