@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLES
-from mdrcds.cli import main
+from mdrcds.cli import Candidate, evaluation_order, main
 from mdrcds.reading import fhir
 
 MDR1_CASE = SAMPLES / "mdr1-pembrolizumab-verapamil-order-select" / "request.json"
@@ -211,6 +211,47 @@ def test_a_directory_is_read_once_per_file(
         "stopped/expected.json",
         "stopped/request.json",
     ]
+
+
+def test_the_largest_file_is_evaluated_first() -> None:
+    def files(*sizes: int) -> list[Candidate]:
+        return [Candidate(Path(f"{n}.json"), named=True, size=size) for n, size in enumerate(sizes)]
+
+    assert evaluation_order(files(1, 5, 3, 5)) == [1, 0, 2, 3]
+    assert evaluation_order(files(9, 1)) == [0, 1]
+    assert evaluation_order([]) == []
+
+
+def test_each_file_is_shown_in_its_turn_whichever_is_read_first(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The JSON parser's buffers only grow: the largest file, read first, sizes them once. What is
+    # printed, cards and errors alike, still follows the order of the files.
+    shutil.copy(MDR1_CASE, tmp_path / "a.json")
+    shutil.copy(
+        SAMPLES / "synthea" / "Buster_Hoeger_ad2e3fc5-2b5d-4cb9-8d03-9ea0f4ac8423.json", tmp_path / "b.json"
+    )
+    (tmp_path / "c.json").write_text("{broken")
+    (tmp_path / "d.json").write_text(
+        '{"hook": "medication-prescribe", "context": {}, "x": "' + "x" * 300_000 + '"}'
+    )
+    shutil.copy(STOPPED_CASE, tmp_path / "e.json")
+    loaded: list[str] = []
+    real_load = fhir._load
+
+    def recording_load(path: Path, where: str) -> object:
+        loaded.append(path.name)
+        return real_load(path, where)
+
+    monkeypatch.setattr(fhir, "_load", recording_load)
+    code, out, err = run(capsys, "evaluate", str(tmp_path), "--now", "2026-11-23")
+    assert code == 1
+    assert loaded == ["d.json", "a.json", "b.json", "c.json", "e.json"]
+    shown = [line.split(":")[0] for line in out.splitlines() if line.startswith(str(tmp_path))]
+    assert shown == [str(tmp_path / name) for name in ("a.json", "b.json", "e.json")]
+    errors = err.splitlines()
+    assert len(errors) == 2
+    assert "c.json: not valid JSON" in errors[0] and "d.json: unknown hook" in errors[1]
 
 
 def test_a_directory_of_other_json_is_nothing_to_evaluate(

@@ -7,6 +7,7 @@ nothing readable was given.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -142,10 +143,12 @@ def _stderr(message: str) -> None:
 
 class Candidate(NamedTuple):
     """A file to evaluate: named on the command line, or found in a directory (`named` False), where
-    JSON that is neither a CDS Hooks request nor a FHIR resource is passed over rather than refused."""
+    JSON that is neither a CDS Hooks request nor a FHIR resource is passed over rather than refused.
+    `size` is what the file system reports (0 for a pipe)."""
 
     path: Path
     named: bool
+    size: int = 0
 
 
 @dataclass
@@ -163,10 +166,34 @@ def find_inputs(paths: Sequence[Path]) -> Inputs:
     missing = [path for path in paths if not path.exists()]
     for path in paths:
         if path.is_dir():
-            files.extend(Candidate(p, named=False) for p in sorted(path.rglob("*.json")) if p.is_file())
+            files.extend(
+                Candidate(p, named=False, size=p.stat().st_size)
+                for p in sorted(path.rglob("*.json"))
+                if p.is_file()
+            )
         elif path.exists():
-            files.append(Candidate(path, named=True))
+            files.append(Candidate(path, named=True, size=path.stat().st_size))
     return Inputs(files, missing)
+
+
+def evaluation_order(files: Sequence[Candidate]) -> list[int]:
+    """The order to evaluate `files` in (positions in `files`): the largest first, then the rest as
+    given. The JSON parser's buffers only ever grow, and each growth is fresh memory the system maps
+    page by page; read in the order given, they grow with each larger file (docs/performance.md)."""
+    if not files:
+        return []
+    largest = max(range(len(files)), key=lambda position: files[position].size)
+    return [largest, *(position for position in range(len(files)) if position != largest)]
+
+
+class Outcome(NamedTuple):
+    """What evaluating one file printed or will print: its output, its error, or that it was passed
+    over; `ms` the time it took (None when passed over)."""
+
+    output: str = ""
+    error: str | None = None
+    passed_over: bool = False
+    ms: float | None = None
 
 
 @app.command(
@@ -234,34 +261,25 @@ def evaluate_command(
     failures = len(found.missing)
     passed_over = 0
     times: list[float] = []
-    for path, named in found.files:
-        when = now or stated_now(path) or date.today()
-        begun = time.perf_counter()
-        try:
-            evaluation = _evaluate_file(
-                path, hook.value if hook else None, fhir_version, research, engine, when
-            )
-        except InputError as exc:
-            if isinstance(exc, NotAnInput) and not named:  # a golden case's expected.json, a settings file
+    held: dict[int, Outcome] = {}
+    shown = 0
+    for position in evaluation_order(found.files):
+        held[position] = _evaluate_candidate(
+            found.files[position], hook, now, fhir_version, research, engine, output, colour
+        )
+        # Shown in the order given: only the largest file, evaluated first, waits for its turn.
+        while shown in held:
+            outcome = held.pop(shown)
+            shown += 1
+            if outcome.passed_over:
                 passed_over += 1
                 continue
-            failures += 1
-            _stderr(f"error: {exc}")
-            times.append((time.perf_counter() - begun) * 1000)
-            continue
-        times.append((time.perf_counter() - begun) * 1000)
-        if output is OutputFormat.json:
-            sys.stdout.write(orjson.dumps(evaluation.response()).decode() + "\n")
-        elif output is OutputFormat.detectedissue:
-            issues = evaluation.detected_issues(engine.rulebook, when)
-            bundle = {
-                "resourceType": "Bundle",
-                "type": "collection",
-                "entry": [{"resource": i} for i in issues],
-            }
-            sys.stdout.write(orjson.dumps(build_resource(bundle)).decode() + "\n")
-        else:
-            _print_text(evaluation, sys.stdout, colour)
+            if outcome.ms is not None:
+                times.append(outcome.ms)
+            if outcome.error is not None:
+                failures += 1
+                _stderr(f"error: {outcome.error}")
+            sys.stdout.write(outcome.output)
     if passed_over:
         _stderr(
             f"passed over {passed_over} JSON file(s) that are neither a CDS Hooks request nor a FHIR resource"
@@ -353,6 +371,37 @@ def explain_command(
         print(f"{path}: {evaluation.hook} at {when.isoformat()}")
         print(explanation.text())
     return OK
+
+
+def _evaluate_candidate(
+    candidate: Candidate,
+    hook: Hook | None,
+    now: date | None,
+    fhir_version: FhirVersion,
+    research: bool,
+    engine: Engine,
+    output: OutputFormat,
+    colour: bool,
+) -> Outcome:
+    path, named, _ = candidate
+    when = now or stated_now(path) or date.today()
+    begun = time.perf_counter()
+    try:
+        evaluation = _evaluate_file(path, hook.value if hook else None, fhir_version, research, engine, when)
+    except InputError as exc:
+        if isinstance(exc, NotAnInput) and not named:  # a golden case's expected.json, a settings file
+            return Outcome(passed_over=True)
+        return Outcome(error=str(exc), ms=(time.perf_counter() - begun) * 1000)
+    ms = (time.perf_counter() - begun) * 1000
+    if output is OutputFormat.json:
+        return Outcome(orjson.dumps(evaluation.response()).decode() + "\n", ms=ms)
+    if output is OutputFormat.detectedissue:
+        issues = evaluation.detected_issues(engine.rulebook, when)
+        bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": i} for i in issues]}
+        return Outcome(orjson.dumps(build_resource(bundle)).decode() + "\n", ms=ms)
+    text = io.StringIO()
+    _print_text(evaluation, text, colour)
+    return Outcome(text.getvalue(), ms=ms)
 
 
 def _evaluate_file(
