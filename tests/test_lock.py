@@ -28,6 +28,16 @@ def test_the_lock_pins_every_declared_dependency_exactly() -> None:
     assert "-r requirements.lock" in (ROOT / "scripts" / "bootstrap").read_text()
 
 
+def test_the_build_compiles_against_the_pysimdjson_the_runtime_runs() -> None:
+    """mdrcds.reading._learnt reads pysimdjson's objects through their C layout and is compiled with the
+    simdjson sources pysimdjson ships (setup.py): the build requirement, the dependency and the lock name
+    one release."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pinned = f"pysimdjson=={pins('requirements.lock')['pysimdjson']}"
+    assert pinned in pyproject["build-system"]["requires"]
+    assert pinned in pyproject["project"]["dependencies"]
+
+
 def pins(name: str) -> dict[str, str]:
     lines = [line.strip() for line in (ROOT / name).read_text().splitlines() if line.strip()]
     assert all("==" in line for line in lines), f"every {name} line is an exact pin"

@@ -9,6 +9,7 @@ would cost more than the whole rest of an evaluation.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import re
 import stat
@@ -706,10 +707,14 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
                 # Most of a record (claims, encounters) is skipped: counted, never converted.
                 skipped[resource_type] = skipped.get(resource_type, 0) + 1
                 continue
-        elif _known_irrelevant(resource, rule, own_reference, drafts, resource_type):
+        else:
             # Most of a record: dismissed by a code seen before, without wrapping the resource.
-            screened[where] = screened.get(where, 0) + 1
-            continue
+            dismissed = _learnt_check(resource, rule, own_reference, drafts, resource_type)
+            if dismissed is None:
+                dismissed = _known_irrelevant(resource, rule, own_reference, drafts, resource_type)
+            if dismissed:
+                screened[where] = screened.get(where, 0) + 1
+                continue
         full_url = _get(entry, "fullUrl")
         full_url = full_url if isinstance(full_url, str) else None
         wrapped = Resource(resource_type, node=resource, full_url=full_url)
@@ -759,6 +764,22 @@ def _known_irrelevant(
     # No element that names the drug elsewhere, and none named twice (ambiguous JSON: the screen keeps
     # such a record, and the fact builder refuses it).
     return len(names) == len(node) and names.isdisjoint(rule.unless_has)
+
+
+def _choose_learnt_check() -> Callable[[Any, KnownIrrelevant, str | None, set[str], str], bool | None]:
+    """The reader's learnt-code check: `mdrcds.reading._learnt` (C++ over simdjson's document, built at
+    install; about a tenth of the Python check's time), else `_known_irrelevant`, with a warning."""
+    try:
+        from mdrcds.reading._learnt import known_irrelevant
+    except ImportError as exc:
+        logging.getLogger(__name__).warning(
+            "mdrcds.reading._learnt is not available (%s): the reader's screen runs in Python, slower", exc
+        )
+        return _known_irrelevant
+    return known_irrelevant
+
+
+_learnt_check = _choose_learnt_check()
 
 
 def _screenable(fhir_input: FhirInput, resource: Resource, patient: str | None) -> bool:

@@ -1,0 +1,222 @@
+// mdrcds.reading._learnt: the reader's check of a parsed resource against what the screen has learnt,
+// in C++ over the parsed document itself (see `known_irrelevant` below and mdrcds/reading/fhir.py).
+//
+// Most of a large record is dismissed by this one check, and in Python it cost about 1.5 microseconds
+// a resource: each element asked for became a Python object first. Here the same questions are asked
+// of simdjson's document directly. The node is a pysimdjson `simdjson.Object`; its document is read
+// through the object's C layout, which this module checks when it is imported (the size of the type
+// and a parsed example): should a pysimdjson release change it, the import fails and the reader keeps
+// to its Python check (mdrcds.reading.fhir).
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "simdjson.h"
+
+namespace {
+
+namespace dom = simdjson::dom;
+
+// pysimdjson 7's `simdjson.Object`, a Cython extension type: the object header, Cython's table of C
+// methods, then its fields in declaration order (`parser`, `c_element`, `c_parser`).
+struct PySimdObject {
+  PyObject_HEAD
+  void *vtab;
+  PyObject *parser;
+  dom::object element;
+  std::shared_ptr<dom::parser> owner;
+};
+
+PyTypeObject *simd_object_type = nullptr;
+
+std::string_view utf8_of(PyObject *text) {
+  Py_ssize_t size = 0;
+  const char *data = PyUnicode_AsUTF8AndSize(text, &size);
+  return data == nullptr ? std::string_view() : std::string_view(data, static_cast<size_t>(size));
+}
+
+// The first member named `name`, as pysimdjson's `node[name]` finds it.
+bool member(const dom::object &object, std::string_view name, dom::element &out) {
+  return object.at_key(name).get(out) == simdjson::SUCCESS;
+}
+
+bool is_string(const dom::element &element, std::string_view expected) {
+  std::string_view value;
+  return element.get_string().get(value) == simdjson::SUCCESS && value == expected;
+}
+
+// known_irrelevant(node, rule, own_reference, drafts, resource_type) -> bool | None
+//
+// The answer of mdrcds.reading.fhir._known_irrelevant for the same arguments; None where this module
+// does not answer (a node or rule of another shape, an element that is not an object or an array,
+// whose raw JSON Python makes its own way) and the Python check must.
+PyObject *known_irrelevant(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs != 5) {
+    PyErr_SetString(PyExc_TypeError, "known_irrelevant takes 5 arguments");
+    return nullptr;
+  }
+  PyObject *node = args[0], *rule = args[1], *own_reference = args[2], *drafts = args[3];
+  PyObject *resource_type = args[4];
+  if (Py_TYPE(node) != simd_object_type || !PyTuple_Check(rule) || PyTuple_GET_SIZE(rule) != 4 ||
+      !PyUnicode_Check(resource_type) || !(own_reference == Py_None || PyUnicode_Check(own_reference)) ||
+      !PyAnySet_Check(drafts)) {
+    Py_RETURN_NONE;
+  }
+  PyObject *name = PyTuple_GET_ITEM(rule, 0), *keys = PyTuple_GET_ITEM(rule, 1);
+  PyObject *unless_contains = PyTuple_GET_ITEM(rule, 2), *unless_has = PyTuple_GET_ITEM(rule, 3);
+  if (!PyUnicode_Check(name) || !PyAnySet_Check(keys) || !PyTuple_Check(unless_has) ||
+      !(unless_contains == Py_None || PyBytes_Check(unless_contains))) {
+    Py_RETURN_NONE;
+  }
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(unless_has); i++) {
+    if (!PyUnicode_Check(PyTuple_GET_ITEM(unless_has, i))) Py_RETURN_NONE;
+  }
+  const dom::object &object = reinterpret_cast<PySimdObject *>(node)->element;
+
+  dom::element element;
+  std::string_view element_name = utf8_of(name);
+  if (element_name.data() == nullptr) return nullptr;
+  if (!member(object, element_name, element) || element.is_null()) Py_RETURN_FALSE;
+  std::string key;
+  if (element.is_object()) {
+    key = simdjson::minify(dom::object(element));
+  } else if (element.is_array()) {
+    key = simdjson::minify(dom::array(element));
+  } else {
+    Py_RETURN_NONE;
+  }
+  PyObject *key_bytes = PyBytes_FromStringAndSize(key.data(), static_cast<Py_ssize_t>(key.size()));
+  if (key_bytes == nullptr) return nullptr;
+  int known = PySet_Contains(keys, key_bytes);
+  Py_DECREF(key_bytes);
+  if (known < 0) return nullptr;
+  if (known == 0) Py_RETURN_FALSE;
+  if (unless_contains != Py_None) {
+    std::string_view needle(PyBytes_AS_STRING(unless_contains),
+                            static_cast<size_t>(PyBytes_GET_SIZE(unless_contains)));
+    if (key.find(needle) != std::string::npos) Py_RETURN_FALSE;
+  }
+
+  dom::element value;
+  if (member(object, "status", value) && is_string(value, "draft")) Py_RETURN_FALSE;
+  if (PySet_GET_SIZE(drafts) > 0) {
+    // One of the hook's draft orders ('Type/id') is kept; so is a resource without an id.
+    std::string_view id;
+    if (!member(object, "id", value) || value.get_string().get(id) != simdjson::SUCCESS || id.empty()) {
+      Py_RETURN_FALSE;
+    }
+    PyObject *id_text = PyUnicode_DecodeUTF8(id.data(), static_cast<Py_ssize_t>(id.size()), "strict");
+    if (id_text == nullptr) return nullptr;
+    PyObject *reference = PyUnicode_FromFormat("%U/%U", resource_type, id_text);
+    Py_DECREF(id_text);
+    if (reference == nullptr) return nullptr;
+    int draft = PySet_Contains(drafts, reference);
+    Py_DECREF(reference);
+    if (draft < 0) return nullptr;
+    if (draft == 1) Py_RETURN_FALSE;
+  }
+  if (own_reference != Py_None) {
+    std::string_view expected = utf8_of(own_reference);
+    if (expected.data() == nullptr) return nullptr;
+    dom::element subject, reference;
+    if (!member(object, "subject", subject) || !subject.is_object() ||
+        !member(dom::object(subject), "reference", reference) || !is_string(reference, expected)) {
+      Py_RETURN_FALSE;
+    }
+  }
+  Py_ssize_t unless_count = PyTuple_GET_SIZE(unless_has);
+  if (unless_count == 0) Py_RETURN_TRUE;
+  // No member that names the drug elsewhere, and none named twice (ambiguous JSON: the screen keeps such
+  // a record, and the fact builder refuses it).
+  std::string_view unless[8];
+  if (unless_count > 8) Py_RETURN_NONE;
+  for (Py_ssize_t i = 0; i < unless_count; i++) {
+    unless[i] = utf8_of(PyTuple_GET_ITEM(unless_has, i));
+    if (unless[i].data() == nullptr) return nullptr;
+  }
+  std::string_view names[64];
+  size_t count = 0;
+  for (dom::key_value_pair field : object) {
+    if (count == 64) Py_RETURN_NONE;  // more members than any resource of these types has
+    std::string_view field_name = field.key;
+    for (Py_ssize_t i = 0; i < unless_count; i++) {
+      if (field_name == unless[i]) Py_RETURN_FALSE;
+    }
+    for (size_t i = 0; i < count; i++) {
+      if (names[i] == field_name) Py_RETURN_FALSE;
+    }
+    names[count++] = field_name;
+  }
+  Py_RETURN_TRUE;
+}
+
+// The layout assumed above, checked on a document parsed by pysimdjson itself.
+bool layout_checked() {
+  PyObject *module = PyImport_ImportModule("simdjson");
+  if (module == nullptr) return false;
+  PyObject *type = PyObject_GetAttrString(module, "Object");
+  PyObject *parser = type == nullptr ? nullptr : PyObject_CallMethod(module, "Parser", nullptr);
+  Py_DECREF(module);
+  if (parser == nullptr) {
+    Py_XDECREF(type);
+    return false;
+  }
+  if (!PyType_Check(type) || reinterpret_cast<PyTypeObject *>(type)->tp_basicsize !=
+                                 static_cast<Py_ssize_t>(sizeof(PySimdObject))) {
+    Py_DECREF(type);
+    Py_DECREF(parser);
+    PyErr_SetString(PyExc_ImportError, "pysimdjson's simdjson.Object is not the layout this module was built for");
+    return false;
+  }
+  PyObject *document = PyObject_CallMethod(parser, "parse", "y", "{\"id\": \"x\", \"status\": \"draft\"}");
+  bool same = document != nullptr && Py_TYPE(document) == reinterpret_cast<PyTypeObject *>(type);
+  if (same) {
+    const dom::object &object = reinterpret_cast<PySimdObject *>(document)->element;
+    dom::element value;
+    same = object.size() == 2 && member(object, "status", value) && is_string(value, "draft");
+  }
+  Py_XDECREF(document);
+  Py_DECREF(parser);
+  if (!same) {
+    Py_DECREF(type);
+    PyErr_Clear();
+    PyErr_SetString(PyExc_ImportError, "pysimdjson's simdjson.Object is not the layout this module was built for");
+    return false;
+  }
+  simd_object_type = reinterpret_cast<PyTypeObject *>(type);  // kept for the life of the process
+  return true;
+}
+
+PyMethodDef methods[] = {
+    {"known_irrelevant", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(known_irrelevant)),
+     METH_FASTCALL,
+     "known_irrelevant(node, rule, own_reference, drafts, resource_type) -> bool | None\n\n"
+     "mdrcds.reading.fhir._known_irrelevant over simdjson's document; None where the Python check must answer."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyModuleDef module_definition = {
+    PyModuleDef_HEAD_INIT,
+    "_learnt",
+    "The reader's learnt-code check, over simdjson's parsed document.",
+    -1,
+    methods,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+};
+
+}  // namespace
+
+PyMODINIT_FUNC PyInit__learnt() {
+  if (!layout_checked()) return nullptr;
+  return PyModule_Create(&module_definition);
+}
+
+// simdjson's own sources, from the pysimdjson release the build requires (setup.py): one translation unit.
+#include "simdjson.cpp"

@@ -1,0 +1,11 @@
+"""Stub of the C++ extension mdrcds.reading._learnt (src/mdrcds/reading/_learnt.cpp)."""
+
+from typing import Any
+
+from mdrcds.reading.fhir import KnownIrrelevant
+
+def known_irrelevant(
+    node: Any, rule: KnownIrrelevant, own_reference: str | None, drafts: set[str], resource_type: str, /
+) -> bool | None:
+    """`mdrcds.reading.fhir._known_irrelevant` over simdjson's document; None where the Python check
+    must answer (a node or rule of another shape, an element that is neither an object nor an array)."""

@@ -1,0 +1,160 @@
+"""The reader's learnt-code check in C++ (mdrcds.reading._learnt) answers as the Python check does.
+
+The reader dismisses most of a large record by one question: does this resource name a code the screen
+has learnt classifies to nothing, and does nothing else keep it (a draft, another patient's subject, a
+Medication named elsewhere, a member named twice)? `mdrcds.reading._learnt` asks it of simdjson's
+parsed document; `mdrcds.reading.fhir._known_irrelevant` asks it in Python. Both must give the same
+answer for every resource of the samples and for any object of the shapes below, hostile ones included
+(duplicate members, members of the wrong type)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+import pytest
+import simdjson
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from mdrcds.facts.screen import screen_for
+from mdrcds.knowledge.rulebook import Rulebook
+from mdrcds.reading import _learnt, fhir
+from mdrcds.reading.fhir import KnownIrrelevant
+from test_screen import SAMPLE_INPUTS
+
+
+def test_the_reader_uses_the_built_check() -> None:
+    # The build compiled it and its check of pysimdjson's object layout passed on import.
+    assert fhir._learnt_check is _learnt.known_irrelevant
+
+
+def both(node: Any, rule: KnownIrrelevant, own: str | None, drafts: set[str], resource_type: str) -> bool:
+    native = _learnt.known_irrelevant(node, rule, own, drafts, resource_type)
+    python = fhir._known_irrelevant(node, rule, own, drafts, resource_type)
+    assert native is None or native == python, (rule, own, drafts)
+    return python
+
+
+def resources_of(document: Any) -> list[Any]:
+    """The resources of a Bundle, of a request's prefetch Bundles, or the resource itself."""
+    if "context" in document:  # a CDS Hooks request
+        values = [v for v in (document.get("prefetch") or {}).values() if isinstance(v, simdjson.Object)]
+        return [r for value in values for r in resources_of(value)]
+    if document.get("resourceType") == "Bundle":
+        return [e["resource"] for e in document.get("entry") or [] if "resource" in e]
+    return [document]
+
+
+def test_every_sample_resource_gets_the_python_answer(rulebook: Rulebook) -> None:
+    screen = screen_for(rulebook.terminology)
+    for _, data, _, _ in SAMPLE_INPUTS:
+        fhir.read_bytes(data, screen=screen)  # the screen learns the samples' codes
+    known = screen.known_irrelevant
+    dismissed = kept = 0
+    for _, data, _, _ in SAMPLE_INPUTS:
+        document = simdjson.Parser().parse(data)
+        for node in resources_of(document):
+            resource_type = node["resourceType"]
+            rule = known.get(resource_type)
+            if rule is None:
+                continue
+            subject = fhir._resource_field(fhir._resource_field(node, "subject"), "reference")
+            reference = f"{resource_type}/{fhir._resource_field(node, 'id')}"
+            for own in (None, subject if isinstance(subject, str) else None, "Patient/someone-else"):
+                for drafts in (set(), {reference}, {"MedicationRequest/elsewhere"}):
+                    answer = both(node, rule, own, drafts, resource_type)
+                    dismissed, kept = dismissed + answer, kept + (not answer)
+    # Both answers are exercised, the dismissal thousands of times.
+    assert dismissed > 1000 and kept > 1000
+
+
+def test_other_shapes_are_left_to_python(rulebook: Rulebook) -> None:
+    node = simdjson.Parser().parse(b'{"code": "plain text", "status": "final"}')
+    rule = KnownIrrelevant("code", {b'"plain text"'})
+    assert _learnt.known_irrelevant(node, rule, None, set(), "Observation") is None
+    assert fhir._known_irrelevant(node, rule, None, set(), "Observation") is True
+    as_dict = {"code": {"text": "x"}}  # a resource read from already parsed JSON
+    assert (
+        _learnt.known_irrelevant(as_dict, KnownIrrelevant("code", {b'{"text":"x"}'}), None, set(), "X")
+        is None
+    )
+    with pytest.raises(TypeError):
+        _learnt.known_irrelevant(node, rule)  # type: ignore[call-arg]
+
+
+NAMES = ["code", "status", "subject", "id", "medicationCodeableConcept", "medicationReference", "medication"]
+SCALARS = st.one_of(
+    st.sampled_from(["draft", "active", "", "Patient/p1", "m1", "p\u00e9\u0000"]),
+    st.integers(-3, 3),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.none(),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(["reference", "coding", "text", "code", "system"]), inner, max_size=3
+        ),
+    ),
+    max_leaves=8,
+)
+ABSENT = object()
+
+
+def member(name: str, *values: Any) -> st.SearchStrategy[list[tuple[str, Any]]]:
+    """The member `name` with one of `values` (a strategy among them), or no such member (ABSENT)."""
+    choices = [v if isinstance(v, st.SearchStrategy) else st.just(v) for v in values]
+    return st.one_of(*choices).map(lambda value: [] if value is ABSENT else [(name, value)])
+
+
+# Near a real resource, so that every check decides some examples: the learnt concept, then each
+# member that can keep the resource, then any other members (names repeated, elements named elsewhere).
+RESOURCES = st.tuples(
+    member("code", {"coding": [{"code": "1"}]}, [{"code": "1"}], VALUES),
+    member("status", ABSENT, "active", "draft", VALUES),
+    member("subject", ABSENT, {"reference": "Patient/p1"}, {"reference": "Patient/p2"}, VALUES),
+    member("id", ABSENT, "m1", "m2", "", VALUES),
+    st.lists(st.tuples(st.sampled_from(NAMES), VALUES), max_size=2),
+).flatmap(lambda parts: st.permutations([m for part in parts for m in part]))
+
+
+def object_text(members: list[tuple[str, Any]]) -> bytes:
+    """A JSON object with these members in this order, a name repeated if it is (dicts cannot hold that)."""
+    return (
+        b"{"
+        + b",".join(orjson.dumps(name) + b":" + json.dumps(value).encode() for name, value in members)
+        + b"}"
+    )
+
+
+@settings(max_examples=3000, deadline=None, database=None)
+@given(
+    members=RESOURCES,
+    learnt=st.booleans(),
+    unless_contains=st.sampled_from([None, b"coding", b"zz"]),
+    unless_has=st.sampled_from([(), ("medicationReference", "medication")]),
+    own=st.sampled_from([None, "Patient/p1", "Patient/p\u00e9"]),
+    drafts=st.sampled_from([set(), {"MedicationRequest/m1"}, {"Condition/m1"}]),
+    resource_type=st.sampled_from(["MedicationRequest", "Condition"]),
+)
+def test_any_object_gets_the_python_answer(
+    members: list[tuple[str, Any]],
+    learnt: bool,
+    unless_contains: bytes | None,
+    unless_has: tuple[str, ...],
+    own: str | None,
+    drafts: set[str],
+    resource_type: str,
+) -> None:
+    node: Any = simdjson.Parser().parse(object_text(members))
+    keys: set[bytes] = set()
+    if learnt and "code" in node and isinstance(node["code"], simdjson.Object | simdjson.Array):
+        keys.add(fhir._minified(node["code"]))
+    answer = both(
+        node, KnownIrrelevant("code", keys, unless_contains, unless_has), own, drafts, resource_type
+    )
+    event(f"dismissed: {answer}")
