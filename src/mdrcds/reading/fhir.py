@@ -768,7 +768,7 @@ def _known_irrelevant(
 
 def _choose_learnt_check() -> Callable[[Any, KnownIrrelevant, str | None, set[str], str], bool | None]:
     """The reader's learnt-code check: `mdrcds.reading._learnt` (C++ over simdjson's document, built at
-    install; about a tenth of the Python check's time), else `_known_irrelevant`, with a warning."""
+    install, decision 0013; half the Python check's time), else `_known_irrelevant`, with a warning."""
     try:
         from mdrcds.reading._learnt import known_irrelevant
     except ImportError as exc:
