@@ -80,6 +80,11 @@ def test_other_shapes_are_left_to_python(rulebook: Rulebook) -> None:
         _learnt.known_irrelevant(as_dict, KnownIrrelevant("code", {b'{"text":"x"}'}), None, set(), "X")
         is None
     )
+    # A reference with no UTF-8 (a lone surrogate, which only Python's json module lets through).
+    coded = simdjson.Parser().parse(b'{"code": {"text": "x"}, "subject": {"reference": "Patient/p1"}}')
+    learnt = KnownIrrelevant("code", {b'{"text":"x"}'})
+    assert _learnt.known_irrelevant(coded, learnt, "Patient/\ud800", set(), "Condition") is None
+    assert fhir._known_irrelevant(coded, learnt, "Patient/\ud800", set(), "Condition") is False
     with pytest.raises(TypeError):
         _learnt.known_irrelevant(node, rule)  # type: ignore[call-arg]
 

@@ -167,13 +167,18 @@ def find_inputs(paths: Sequence[Path]) -> Inputs:
     for path in paths:
         if path.is_dir():
             files.extend(
-                Candidate(p, named=False, size=p.stat().st_size)
-                for p in sorted(path.rglob("*.json"))
-                if p.is_file()
+                Candidate(p, named=False, size=_size(p)) for p in sorted(path.rglob("*.json")) if p.is_file()
             )
         elif path.exists():
-            files.append(Candidate(path, named=True, size=path.stat().st_size))
+            files.append(Candidate(path, named=True, size=_size(path)))
     return Inputs(files, missing)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # gone since it was listed: reading it says so
+        return 0
 
 
 def evaluation_order(files: Sequence[Candidate]) -> list[int]:

@@ -33,10 +33,17 @@ struct PySimdObject {
 
 PyTypeObject *simd_object_type = nullptr;
 
-std::string_view utf8_of(PyObject *text) {
+// The UTF-8 of a str; false (and no exception) for one that has none (a lone surrogate: JSON that
+// simdjson parsed never holds one, but a context read by Python's json module may): Python answers then.
+bool utf8_of(PyObject *text, std::string_view &out) {
   Py_ssize_t size = 0;
   const char *data = PyUnicode_AsUTF8AndSize(text, &size);
-  return data == nullptr ? std::string_view() : std::string_view(data, static_cast<size_t>(size));
+  if (data == nullptr) {
+    PyErr_Clear();
+    return false;
+  }
+  out = std::string_view(data, static_cast<size_t>(size));
+  return true;
 }
 
 // The first member named `name`, as pysimdjson's `node[name]` finds it.
@@ -78,8 +85,8 @@ PyObject *known_irrelevant(PyObject *, PyObject *const *args, Py_ssize_t nargs) 
   const dom::object &object = reinterpret_cast<PySimdObject *>(node)->element;
 
   dom::element element;
-  std::string_view element_name = utf8_of(name);
-  if (element_name.data() == nullptr) return nullptr;
+  std::string_view element_name;
+  if (!utf8_of(name, element_name)) Py_RETURN_NONE;
   if (!member(object, element_name, element) || element.is_null()) Py_RETURN_FALSE;
   std::string key;
   if (element.is_object()) {
@@ -120,8 +127,8 @@ PyObject *known_irrelevant(PyObject *, PyObject *const *args, Py_ssize_t nargs) 
     if (draft == 1) Py_RETURN_FALSE;
   }
   if (own_reference != Py_None) {
-    std::string_view expected = utf8_of(own_reference);
-    if (expected.data() == nullptr) return nullptr;
+    std::string_view expected;
+    if (!utf8_of(own_reference, expected)) Py_RETURN_NONE;
     dom::element subject, reference;
     if (!member(object, "subject", subject) || !subject.is_object() ||
         !member(dom::object(subject), "reference", reference) || !is_string(reference, expected)) {
@@ -135,8 +142,7 @@ PyObject *known_irrelevant(PyObject *, PyObject *const *args, Py_ssize_t nargs) 
   std::string_view unless[8];
   if (unless_count > 8) Py_RETURN_NONE;
   for (Py_ssize_t i = 0; i < unless_count; i++) {
-    unless[i] = utf8_of(PyTuple_GET_ITEM(unless_has, i));
-    if (unless[i].data() == nullptr) return nullptr;
+    if (!utf8_of(PyTuple_GET_ITEM(unless_has, i), unless[i])) Py_RETURN_NONE;
   }
   std::string_view names[64];
   size_t count = 0;

@@ -53,7 +53,7 @@ _READ_TYPES = FACT_RESOURCE_TYPES | {"OperationOutcome", "Bundle"}
 
 _WITHOUT_STATUS = frozenset({"Patient", "Condition", "OperationOutcome", "Bundle"})
 """The types FHIR (R4 and R5) defines without a `status` element (of FACT_RESOURCE_TYPES and Bundle,
-OperationOutcome); `tests/test_read_file.py` checks it against the FHIR models."""
+OperationOutcome); `tests/test_screen.py` checks it against the FHIR models."""
 
 _USUALLY_PRESENT = frozenset({"resourceType", "id", "code", "subject", "status", "medicationCodeableConcept"})
 """Elements nearly every resource the rules read has (see `Resource._field`)."""
@@ -740,7 +740,7 @@ def _known_irrelevant(
     if key not in rule.keys or (rule.unless_contains is not None and rule.unless_contains in key):
         return False
     # simdjson answers an absent key with an exception (about 2 microseconds); a type without a
-    # status element (a Condition) is asked through one listing of its names instead (0.6).
+    # status element (a Condition) is asked through one listing of its names instead (about 0.6).
     names = frozenset(node.keys()) if rule.unless_has or resource_type in _WITHOUT_STATUS else None
     if names is None or "status" in names:
         try:
