@@ -192,13 +192,11 @@ def evaluation_order(files: Sequence[Candidate]) -> list[int]:
 
 
 class Outcome(NamedTuple):
-    """What evaluating one file printed or will print: its output, its error, or that it was passed
-    over; `ms` the time it took (None when passed over)."""
+    """What evaluating one file will print (its output or its error), and the time it took."""
 
+    ms: float
     output: str = ""
     error: str | None = None
-    passed_over: bool = False
-    ms: float | None = None
 
 
 @app.command(
@@ -266,7 +264,7 @@ def evaluate_command(
     failures = len(found.missing)
     passed_over = 0
     times: list[float] = []
-    held: dict[int, Outcome] = {}
+    held: dict[int, Outcome | None] = {}  # None: passed over
     shown = 0
     for position in evaluation_order(found.files):
         held[position] = _evaluate_candidate(
@@ -276,11 +274,10 @@ def evaluate_command(
         while shown in held:
             outcome = held.pop(shown)
             shown += 1
-            if outcome.passed_over:
+            if outcome is None:
                 passed_over += 1
                 continue
-            if outcome.ms is not None:
-                times.append(outcome.ms)
+            times.append(outcome.ms)
             if outcome.error is not None:
                 failures += 1
                 _stderr(f"error: {outcome.error}")
@@ -387,7 +384,8 @@ def _evaluate_candidate(
     engine: Engine,
     output: OutputFormat,
     colour: bool,
-) -> Outcome:
+) -> Outcome | None:
+    """Evaluate one file; None when it is passed over (other JSON found in a directory)."""
     path, named, _ = candidate
     when = now or stated_now(path) or date.today()
     begun = time.perf_counter()
@@ -395,18 +393,18 @@ def _evaluate_candidate(
         evaluation = _evaluate_file(path, hook.value if hook else None, fhir_version, research, engine, when)
     except InputError as exc:
         if isinstance(exc, NotAnInput) and not named:  # a golden case's expected.json, a settings file
-            return Outcome(passed_over=True)
-        return Outcome(error=str(exc), ms=(time.perf_counter() - begun) * 1000)
+            return None
+        return Outcome((time.perf_counter() - begun) * 1000, error=str(exc))
     ms = (time.perf_counter() - begun) * 1000
     if output is OutputFormat.json:
-        return Outcome(orjson.dumps(evaluation.response()).decode() + "\n", ms=ms)
+        return Outcome(ms, orjson.dumps(evaluation.response()).decode() + "\n")
     if output is OutputFormat.detectedissue:
         issues = evaluation.detected_issues(engine.rulebook, when)
         bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": i} for i in issues]}
-        return Outcome(orjson.dumps(build_resource(bundle)).decode() + "\n", ms=ms)
+        return Outcome(ms, orjson.dumps(build_resource(bundle)).decode() + "\n")
     text = io.StringIO()
     _print_text(evaluation, text, colour)
-    return Outcome(text.getvalue(), ms=ms)
+    return Outcome(ms, text.getvalue())
 
 
 def _evaluate_file(

@@ -50,6 +50,14 @@ bool member(const dom::object &object, std::string_view name, dom::element &out)
   return object.at_key(name).get(out) == simdjson::SUCCESS;
 }
 
+// Whether `set` holds `item` (a new reference, released here): 1, 0, or -1 with an exception set.
+int contains(PyObject *set, PyObject *item) {
+  if (item == nullptr) return -1;
+  int found = PySet_Contains(set, item);
+  Py_DECREF(item);
+  return found;
+}
+
 bool is_string(const dom::element &element, std::string_view expected) {
   std::string_view value;
   return element.get_string().get(value) == simdjson::SUCCESS && value == expected;
@@ -95,10 +103,7 @@ PyObject *known_irrelevant(PyObject *, PyObject *const *args, Py_ssize_t nargs) 
   } else {
     Py_RETURN_NONE;
   }
-  PyObject *key_bytes = PyBytes_FromStringAndSize(key.data(), static_cast<Py_ssize_t>(key.size()));
-  if (key_bytes == nullptr) return nullptr;
-  int known = PySet_Contains(keys, key_bytes);
-  Py_DECREF(key_bytes);
+  int known = contains(keys, PyBytes_FromStringAndSize(key.data(), static_cast<Py_ssize_t>(key.size())));
   if (known < 0) return nullptr;
   if (known == 0) Py_RETURN_FALSE;
   if (unless_contains != Py_None) {
@@ -117,11 +122,8 @@ PyObject *known_irrelevant(PyObject *, PyObject *const *args, Py_ssize_t nargs) 
     }
     PyObject *id_text = PyUnicode_DecodeUTF8(id.data(), static_cast<Py_ssize_t>(id.size()), "strict");
     if (id_text == nullptr) return nullptr;
-    PyObject *reference = PyUnicode_FromFormat("%U/%U", resource_type, id_text);
+    int draft = contains(drafts, PyUnicode_FromFormat("%U/%U", resource_type, id_text));
     Py_DECREF(id_text);
-    if (reference == nullptr) return nullptr;
-    int draft = PySet_Contains(drafts, reference);
-    Py_DECREF(reference);
     if (draft < 0) return nullptr;
     if (draft == 1) Py_RETURN_FALSE;
   }
