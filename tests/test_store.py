@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -126,3 +127,33 @@ def test_a_postgresql_url_without_the_driver_says_which_extra(monkeypatch: pytes
     monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(StoreConfigurationError, match=r"postgres extra \(pip install 'mdrcds\[postgres\]'"):
         Store("postgresql+psycopg://user@127.0.0.1:1/db")
+
+
+
+def test_sqlite_writes_ahead_so_a_reader_does_not_hold_up_the_audit_writer(tmp_path: Path) -> None:
+    """A file database writes ahead and syncs every commit (FULL, as durable as the rollback
+    journal). The audit writer commits while a reader (the governance page, another worker) is in the
+    middle of a read; with the rollback journal the commit would wait for the reader (the 5 s busy
+    timeout, then StoreUnavailable), and records would pile up in memory meanwhile."""
+    url = f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    writer, reader = Store(url), Store(url)
+    try:
+        writer.migrate()
+        writer.write_invocation(invocation("inv-1", [IssuedCard("card-1", "rule-a", "info")]))
+        with writer.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        with reader.engine.connect() as reading:
+            reading.exec_driver_sql("BEGIN")
+            assert reading.exec_driver_sql("SELECT count(*) FROM invocation").scalar() == 1
+            writer.write_invocation(invocation("inv-2", [IssuedCard("card-2", "rule-a", "info")]))
+            # The reader goes on with the snapshot it began with.
+            assert reading.exec_driver_sql("SELECT count(*) FROM invocation").scalar() == 1
+            reading.exec_driver_sql("COMMIT")
+        assert reader.card_services(["card-1", "card-2"]) == {
+            "card-1": "mdrcds-order-select",
+            "card-2": "mdrcds-order-select",
+        }
+    finally:
+        writer.dispose()
+        reader.dispose()

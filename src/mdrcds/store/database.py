@@ -20,7 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, Table, delete, func
+from sqlalchemy import Engine, Table, delete, event, func
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -58,6 +58,22 @@ class GovernanceRows:
     """(rule id, outcome time, outcome, override reason code, override reason display), oldest first"""
 
 
+def _sqlite_write_ahead_log(connection: Any, _record: Any) -> None:
+    """Each new SQLite connection writes ahead (WAL), syncing every commit as before (FULL).
+
+    In its default rollback journal SQLite syncs twice per commit and a writer shuts readers out;
+    with a write-ahead log a commit appends to one file and syncs once, and the governance page reads
+    while the audit writer (of every worker) writes. FULL keeps a committed record through a power
+    loss, as the rollback journal did. An in-memory database keeps its own journal (it cannot write
+    ahead), which SQLite answers by ignoring the request."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+    finally:
+        cursor.close()
+
+
 def _table(model: type[SQLModel]) -> Table:
     table: Table = model.__table__  # type: ignore[attr-defined]
     return table
@@ -80,6 +96,8 @@ class Store:
                 f"the database URL needs the {exc.name} driver, which is not installed: for PostgreSQL "
                 "install the postgres extra (pip install 'mdrcds[postgres]'; scripts/bootstrap installs it)"
             ) from None
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_write_ahead_log)
         self._tokens_purged: datetime | None = None
 
     def migrate(self) -> None:
