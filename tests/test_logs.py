@@ -86,6 +86,30 @@ def test_lines_are_written_whole_and_in_order() -> None:
     handler.close()
 
 
+def test_lines_are_made_by_the_writer_with_the_message_as_it_was_logged() -> None:
+    """The JSON is made off the logging thread (the event loop logs a line per call); the message is
+    merged with its arguments when logged, so an argument changed afterwards does not change it."""
+    made_on: list[str] = []
+
+    class Recording(JsonFormatter):
+        def format(self, record: logging.LogRecord) -> str:
+            made_on.append(threading.current_thread().name)
+            return super().format(record)
+
+    stream = io.StringIO()
+    handler = BackgroundStreamHandler(stream)
+    logger = json_logger(handler, "mdrcds.test.writer")
+    handler.setFormatter(Recording())
+    drugs = ["verapamil"]
+    logger.info("fired for %s", drugs, extra={"count": 1})
+    drugs.append("pembrolizumab")
+    handler.flush()
+    [line] = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert (line["message"], line["count"]) == ("fired for ['verapamil']", 1)
+    assert made_on == ["mdrcds-log"]
+    handler.close()
+
+
 def test_a_reader_that_stops_reading_never_stops_logging_and_drops_are_counted() -> None:
     with StuckPipe() as pipe:
         handler = BackgroundStreamHandler(pipe.stream, capacity=100)

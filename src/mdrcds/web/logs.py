@@ -61,8 +61,13 @@ WAIT_SECONDS = 2.0
 
 
 class BackgroundStreamHandler(logging.Handler):
-    """Formats each record where it is logged and writes the line to `stream` from a writer thread, so
-    logging never waits for the reader of the stream. At most `capacity` lines wait: past that a line
+    """Writes each record to `stream` from a writer thread, so logging never waits for the reader of
+    the stream, and formats it there too: the event loop logs a line per call, and making the line
+    (time, JSON) on the writer, a batch at a time, keeps that work off the loop. The message is merged
+    with its arguments where it is logged (as `logging.handlers.QueueHandler` does), so arguments
+    changed afterwards do not change the line; `extra` values are read by the writer and should be
+    values the caller does not change afterwards (ids, codes, counts, lists made for the call).
+    At most `capacity` records wait: past that a record
     is dropped and counted, and once the reader catches up a warning line says how many were dropped.
     `flush()` waits (a bounded time) for the lines logged so far; `close()` writes what is left and
     stops the thread. A closed handler that is still used (logging.config closes the handlers it
@@ -74,23 +79,24 @@ class BackgroundStreamHandler(logging.Handler):
         self.stream = stream if stream is not None else sys.stderr
         self.dropped = 0
         self._dropped_lock = threading.Lock()
-        self._lines: queue.Queue[str | threading.Event | None] = queue.Queue(capacity)
+        self._lines: queue.Queue[logging.LogRecord | threading.Event | None] = queue.Queue(capacity)
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
         self._start_writer()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record)
+            record.msg = record.getMessage()
+            record.args = None
         except Exception:
             self.handleError(record)
             return
         writer = self._writer
         if (writer is None or not writer.is_alive()) and not self._start_writer():
-            self._write_lines([line])
+            self._write_records([record])
             return
         try:
-            self._lines.put_nowait(line)
+            self._lines.put_nowait(record)
         except queue.Full:
             with self._dropped_lock:
                 self.dropped += 1
@@ -121,9 +127,9 @@ class BackgroundStreamHandler(logging.Handler):
                     item = self._lines.get_nowait()
                 except queue.Empty:
                     break
-                if isinstance(item, str):
+                if isinstance(item, logging.LogRecord):
                     left.append(item)
-            self._write_lines(left)
+            self._write_records(left)
         super().close()
 
     def _start_writer(self) -> bool:
@@ -138,6 +144,15 @@ class BackgroundStreamHandler(logging.Handler):
                 return False
             self._writer = writer
             return True
+
+    def _write_records(self, records: list[logging.LogRecord]) -> None:
+        lines = []
+        for record in records:
+            try:
+                lines.append(self.format(record))
+            except Exception:
+                self.handleError(record)
+        self._write_lines(lines)
 
     def _write_lines(self, lines: list[str]) -> None:
         with self._dropped_lock:
@@ -171,11 +186,11 @@ class BackgroundStreamHandler(logging.Handler):
     def _write(self) -> None:
         while True:
             item = self._lines.get()
-            if isinstance(item, str):
+            if isinstance(item, logging.LogRecord):
                 # The lines of the next few milliseconds join this one: one wake-up and one write for
                 # a batch, where a wake-up per line would cost every call a thread switch.
                 time.sleep(GATHER_SECONDS)
-            batch: list[str] = []
+            batch: list[logging.LogRecord] = []
             markers: list[threading.Event] = []
             stop = False
             while True:
@@ -190,7 +205,7 @@ class BackgroundStreamHandler(logging.Handler):
                     item = self._lines.get_nowait()
                 except queue.Empty:
                     break
-            self._write_lines(batch)
+            self._write_records(batch)
             for marker in markers:
                 marker.set()
             if stop:
