@@ -26,8 +26,9 @@ from test_screen import SAMPLE_INPUTS
 
 
 def test_the_reader_uses_the_built_check() -> None:
-    # The build compiled it and its check of pysimdjson's object layout passed on import.
+    # The build compiled it and its check of pysimdjson's object and array layouts passed on import.
     assert fhir._learnt_check is _learnt.known_irrelevant
+    assert fhir._resourceless is _learnt.resourceless
 
 
 def both(node: Any, rule: KnownIrrelevant, own: str | None, drafts: set[str], resource_type: str) -> bool:
@@ -163,3 +164,60 @@ def test_any_object_gets_the_python_answer(
         node, KnownIrrelevant("code", keys, unless_contains, unless_has), own, drafts, resource_type
     )
     event(f"dismissed: {answer}")
+
+
+ENTRIES = st.lists(
+    st.one_of(
+        st.dictionaries(st.sampled_from(["resource", "fullUrl", "search", "request"]), VALUES, max_size=3),
+        SCALARS,
+        st.lists(SCALARS, max_size=2),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(entries=ENTRIES)
+def test_entries_without_a_resource_are_the_ones_python_finds(entries: list[Any]) -> None:
+    """`resourceless` marks exactly the object entries that pysimdjson has no `resource` for."""
+    document: Any = simdjson.Parser().parse(orjson.dumps({"entry": entries}))
+    parsed = document["entry"]
+    python = [isinstance(entry, simdjson.Object) and "resource" not in entry for entry in parsed]
+    gaps = _learnt.resourceless(parsed)
+    event("some without a resource" if any(python) else "every one with a resource")
+    if gaps is None:
+        assert not any(python)
+    else:
+        assert [bool(flag) for flag in gaps] == python
+
+
+def test_entries_with_no_resource_are_read_past_as_before(rulebook: Rulebook) -> None:
+    """A Bundle padded with entries that hold no resource (hostile input: `{}` is 3 bytes that cost
+    pysimdjson an exception) reads as the same Bundle without them, with the C++ entry check and with
+    the Python reader's own."""
+    screen = screen_for(rulebook.terminology)
+
+    def summary(read: fhir.FhirInput) -> tuple[Any, ...]:
+        return ([r.reference() for r in read.resources], read.skipped, read.screened)
+
+    request = next(data for name, data, _, _ in SAMPLE_INPUTS if name.startswith("mdr1-"))
+    bundle = next(data for name, data, _, _ in SAMPLE_INPUTS if name.endswith(".json"))
+    for data in (request, bundle):
+        document = json.loads(data)
+        bundles = [document] if document.get("resourceType") == "Bundle" else document["prefetch"].values()
+        padded_entries = 0
+        for value in bundles:
+            if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+                entries = value.get("entry") or []
+                value["entry"] = [{}, *[x for entry in entries for x in (entry, {"fullUrl": "urn:x"})], {}]
+                padded_entries += len(value["entry"])
+        padded = orjson.dumps(document)
+        expected = summary(fhir.read_bytes(data, screen=screen))
+        assert expected[0] and padded_entries > 2 * len(expected[0])
+        assert summary(fhir.read_bytes(padded, screen=screen)) == expected
+        native = fhir._resourceless
+        try:
+            fhir._resourceless = fhir._no_gaps_known
+            assert summary(fhir.read_bytes(padded, screen=screen)) == expected
+        finally:
+            fhir._resourceless = native

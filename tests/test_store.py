@@ -129,7 +129,6 @@ def test_a_postgresql_url_without_the_driver_says_which_extra(monkeypatch: pytes
         Store("postgresql+psycopg://user@127.0.0.1:1/db")
 
 
-
 def test_sqlite_writes_ahead_so_a_reader_does_not_hold_up_the_audit_writer(tmp_path: Path) -> None:
     """A file database writes ahead and syncs every commit (FULL, as durable as the rollback
     journal). The audit writer commits while a reader (the governance page, another worker) is in the

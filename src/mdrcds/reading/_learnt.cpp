@@ -10,6 +10,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -30,7 +31,17 @@ struct PySimdObject {
   std::shared_ptr<dom::parser> owner;
 };
 
+// pysimdjson 7's `simdjson.Array`: the same layout, with the array in place of the object.
+struct PySimdArray {
+  PyObject_HEAD
+  void *vtab;
+  PyObject *parser;
+  dom::array element;
+  std::shared_ptr<dom::parser> owner;
+};
+
 PyTypeObject *simd_object_type = nullptr;
+PyTypeObject *simd_array_type = nullptr;
 
 // The UTF-8 of a str; false (and no exception) for one that has none (a lone surrogate: JSON that
 // simdjson parsed never holds one, but a context read by Python's json module may): Python answers then.
@@ -161,40 +172,87 @@ PyObject *known_irrelevant(PyObject *, PyObject *const *args, Py_ssize_t nargs) 
   Py_RETURN_TRUE;
 }
 
-// The layout assumed above, checked on a document parsed by pysimdjson itself.
+// resourceless(entries) -> bytes | None
+//
+// For a Bundle's `entry` array: None when every object in it has a `resource` member (or `entries` is
+// not a simdjson Array), else one byte per entry, 1 where an object entry has none. pysimdjson answers
+// a missing member by raising KeyError, which costs about 2 microseconds: a Bundle of empty entries
+// ("{}," is 3 bytes) would cost the reader far more time than its size, so those are found here first.
+PyObject *resourceless(PyObject *, PyObject *entries) {
+  if (Py_TYPE(entries) != simd_array_type) Py_RETURN_NONE;
+  const dom::array &array = reinterpret_cast<PySimdArray *>(entries)->element;
+  dom::element resource;
+  PyObject *gaps = nullptr;
+  char *flags = nullptr;
+  size_t index = 0;
+  for (dom::element entry : array) {
+    if (entry.is_object() && !member(dom::object(entry), "resource", resource)) {
+      if (gaps == nullptr) {
+        size_t size = 0;
+        for ([[maybe_unused]] dom::element counted : array) size++;
+        gaps = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(size));
+        if (gaps == nullptr) return nullptr;
+        flags = PyBytes_AS_STRING(gaps);
+        std::memset(flags, 0, size);
+      }
+      flags[index] = 1;
+    }
+    index++;
+  }
+  if (gaps == nullptr) Py_RETURN_NONE;
+  return gaps;
+}
+
+// The layouts assumed above, checked on a document parsed by pysimdjson itself: an object holding an
+// array, each read back through its C layout.
 bool layout_checked() {
+  const char *wrong = "pysimdjson's simdjson.Object or Array is not the layout this module was built for";
   PyObject *module = PyImport_ImportModule("simdjson");
   if (module == nullptr) return false;
-  PyObject *type = PyObject_GetAttrString(module, "Object");
-  PyObject *parser = type == nullptr ? nullptr : PyObject_CallMethod(module, "Parser", nullptr);
+  PyObject *object_type = PyObject_GetAttrString(module, "Object");
+  PyObject *array_type = object_type == nullptr ? nullptr : PyObject_GetAttrString(module, "Array");
+  PyObject *parser = array_type == nullptr ? nullptr : PyObject_CallMethod(module, "Parser", nullptr);
   Py_DECREF(module);
-  if (parser == nullptr) {
-    Py_XDECREF(type);
-    return false;
+  PyObject *document = nullptr, *entries = nullptr;
+  bool same = parser != nullptr && PyType_Check(object_type) && PyType_Check(array_type) &&
+              reinterpret_cast<PyTypeObject *>(object_type)->tp_basicsize ==
+                  static_cast<Py_ssize_t>(sizeof(PySimdObject)) &&
+              reinterpret_cast<PyTypeObject *>(array_type)->tp_basicsize ==
+                  static_cast<Py_ssize_t>(sizeof(PySimdArray));
+  if (same) {
+    document = PyObject_CallMethod(parser, "parse", "y", "{\"id\": \"x\", \"status\": \"draft\", \"entry\": [{}, 1]}");
+    same = document != nullptr && Py_TYPE(document) == reinterpret_cast<PyTypeObject *>(object_type);
   }
-  if (!PyType_Check(type) || reinterpret_cast<PyTypeObject *>(type)->tp_basicsize !=
-                                 static_cast<Py_ssize_t>(sizeof(PySimdObject))) {
-    Py_DECREF(type);
-    Py_DECREF(parser);
-    PyErr_SetString(PyExc_ImportError, "pysimdjson's simdjson.Object is not the layout this module was built for");
-    return false;
-  }
-  PyObject *document = PyObject_CallMethod(parser, "parse", "y", "{\"id\": \"x\", \"status\": \"draft\"}");
-  bool same = document != nullptr && Py_TYPE(document) == reinterpret_cast<PyTypeObject *>(type);
   if (same) {
     const dom::object &object = reinterpret_cast<PySimdObject *>(document)->element;
     dom::element value;
-    same = object.size() == 2 && member(object, "status", value) && is_string(value, "draft");
+    same = object.size() == 3 && member(object, "status", value) && is_string(value, "draft");
+    PyObject *key = same ? PyUnicode_FromString("entry") : nullptr;
+    entries = key == nullptr ? nullptr : PyObject_GetItem(document, key);
+    Py_XDECREF(key);
   }
+  if (same) {
+    same = entries != nullptr && Py_TYPE(entries) == reinterpret_cast<PyTypeObject *>(array_type);
+    if (same) {
+      const dom::array &array = reinterpret_cast<PySimdArray *>(entries)->element;
+      dom::element first;
+      same = array.size() == 2 && array.at(0).get(first) == simdjson::SUCCESS && first.is_object() &&
+             dom::object(first).size() == 0;
+    }
+  }
+  Py_XDECREF(entries);
   Py_XDECREF(document);
-  Py_DECREF(parser);
+  Py_XDECREF(parser);
   if (!same) {
-    Py_DECREF(type);
+    Py_XDECREF(object_type);
+    Py_XDECREF(array_type);
     PyErr_Clear();
-    PyErr_SetString(PyExc_ImportError, "pysimdjson's simdjson.Object is not the layout this module was built for");
+    PyErr_SetString(PyExc_ImportError, wrong);
     return false;
   }
-  simd_object_type = reinterpret_cast<PyTypeObject *>(type);  // kept for the life of the process
+  // Kept for the life of the process.
+  simd_object_type = reinterpret_cast<PyTypeObject *>(object_type);
+  simd_array_type = reinterpret_cast<PyTypeObject *>(array_type);
   return true;
 }
 
@@ -203,13 +261,16 @@ PyMethodDef methods[] = {
      METH_FASTCALL,
      "known_irrelevant(node, rule, own_reference, drafts, resource_type) -> bool | None\n\n"
      "mdrcds.reading.fhir._known_irrelevant over simdjson's document; None where the Python check must answer."},
+    {"resourceless", resourceless, METH_O,
+     "resourceless(entries) -> bytes | None\n\n"
+     "None when every object entry of a Bundle's entry array has a resource, else a byte per entry, 1 where it has none."},
     {nullptr, nullptr, 0, nullptr},
 };
 
 PyModuleDef module_definition = {
     PyModuleDef_HEAD_INIT,
     "_learnt",
-    "The reader's learnt-code check, over simdjson's parsed document.",
+    "The reader's learnt-code check and its entry check, over simdjson's parsed document.",
     -1,
     methods,
     nullptr,

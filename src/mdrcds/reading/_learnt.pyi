@@ -9,3 +9,7 @@ def known_irrelevant(
 ) -> bool | None:
     """`mdrcds.reading.fhir._known_irrelevant` over simdjson's document; None where the Python check
     must answer (a node or rule of another shape, an element that is neither an object nor an array)."""
+
+def resourceless(entries: Any, /) -> bytes | None:
+    """None when every object in a Bundle's `entry` array (a simdjson Array) has a `resource`, or when
+    `entries` is not a simdjson Array; else one byte per entry, 1 where an object entry has none."""

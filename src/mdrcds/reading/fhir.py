@@ -682,6 +682,7 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
     patient = fhir_input.context.get("patientId")
     patient = patient if isinstance(patient, str) else None
     own_reference = f"Patient/{patient}" if patient is not None else None
+    gaps = _resourceless(entries)  # None nearly always: every entry has its resource
     # Most of a large record goes through the first few lines of this loop and never further: the
     # checks are written out here rather than in helpers (a call costs as much as a check).
     for index, entry in enumerate(entries):
@@ -689,6 +690,8 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
             raise InputFormatError(
                 f"{source}: {where} is not a valid Bundle (entry[{index}] must be an object)"
             )
+        if gaps is not None and gaps[index]:
+            continue
         try:
             resource = entry["resource"]  # nearly always there: only an absence pays for the exception
         except KeyError:
@@ -766,20 +769,30 @@ def _known_irrelevant(
     return len(names) == len(node) and names.isdisjoint(rule.unless_has)
 
 
-def _choose_learnt_check() -> Callable[[Any, KnownIrrelevant, str | None, set[str], str], bool | None]:
-    """The reader's learnt-code check: `mdrcds.reading._learnt` (C++ over simdjson's document, built at
-    install, decision 0013; half the Python check's time), else `_known_irrelevant`, with a warning."""
+def _no_gaps_known(entries: Any) -> bytes | None:
+    """The Python stand-in for `_learnt.resourceless`: nothing known, so every entry is asked for its
+    resource (a missing one costs pysimdjson's KeyError, about 2 microseconds)."""
+    return None
+
+
+def _choose_native() -> tuple[
+    Callable[[Any, KnownIrrelevant, str | None, set[str], str], bool | None], Callable[[Any], bytes | None]
+]:
+    """The reader's learnt-code check and entry check: `mdrcds.reading._learnt` (C++ over simdjson's
+    document, built at install, decision 0013; half the Python check's time, and an entry without a
+    resource found without an exception), else `_known_irrelevant` and `_no_gaps_known`, with a
+    warning."""
     try:
-        from mdrcds.reading._learnt import known_irrelevant
+        from mdrcds.reading._learnt import known_irrelevant, resourceless
     except ImportError as exc:
         logging.getLogger(__name__).warning(
             "mdrcds.reading._learnt is not available (%s): the reader's screen runs in Python, slower", exc
         )
-        return _known_irrelevant
-    return known_irrelevant
+        return _known_irrelevant, _no_gaps_known
+    return known_irrelevant, resourceless
 
 
-_learnt_check = _choose_learnt_check()
+_learnt_check, _resourceless = _choose_native()
 
 
 def _screenable(fhir_input: FhirInput, resource: Resource, patient: str | None) -> bool:
