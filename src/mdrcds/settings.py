@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     """Resources one call may hold (prefetch and fetched together); more is a 422."""
     max_facts: int = Field(default=5_000, gt=0)
     max_matches: int = Field(default=10_000, gt=0)
+    loop_bytes: int = Field(default=64 * 1024, ge=0)
+    """A call whose body is at most this size may be read on the event loop, within 1 ms, while the
+    engine thread is idle (decision 0014); 0 reads and evaluates every call on the engine thread."""
+    loop_resources: int = Field(default=4, ge=0)
+    """A call read on the event loop is evaluated there too when at most this many of its resources
+    can become facts (the rest went through the screen); otherwise the engine thread evaluates it."""
     fhir_max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     """Bytes the FHIR-server fallback may read for one call, all pages together."""
     fhir_deadline_seconds: float = Field(default=20.0, gt=0)

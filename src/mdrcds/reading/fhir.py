@@ -14,6 +14,7 @@ import os
 import re
 import stat
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -360,6 +361,8 @@ class FhirInput:
     fhir_authorization: Any = None
     screen: Screen | None = None
     screened: dict[str, int] = field(default_factory=dict)
+    deadline: float | None = None
+    """While reading: the `time.perf_counter()` past which reading stops with ReadingOverBudget."""
 
     @property
     def resource_count(self) -> int:
@@ -387,12 +390,17 @@ class FhirInput:
         return index
 
 
+class ReadingOverBudget(Exception):
+    """Reading went past the `deadline` given to `read_bytes` (the caller reads again elsewhere)."""
+
+
 def read_bytes(
     data: bytes | str,
     *,
     source: str = "<input>",
     default_hook: str = "patient-view",
     screen: Screen | None = None,
+    deadline: float | None = None,
 ) -> FhirInput:
     """Read raw JSON: a CDS Hooks request, a FHIR Bundle or a single FHIR resource.
 
@@ -406,9 +414,13 @@ def read_bytes(
     `draft`, or one of the hook's draftOrders) or, in a hook request, names another patient than
     context.patientId (`keep_patient` counts those). Resources fetched later (`add_fetched`) are
     screened too.
+
+    With a `deadline` (a `time.perf_counter()` value), reading raises ReadingOverBudget once it is
+    past it (checked every 64 Bundle entries): the service reads a small call on its event loop only
+    as long as that stays short.
     """
     raw = data.encode() if isinstance(data, str) else data
-    return _read_document(_parse(raw, source), source, default_hook, screen)
+    return _read_document(_parse(raw, source), source, default_hook, screen, deadline)
 
 
 def read_file(
@@ -420,7 +432,9 @@ def read_file(
     return _read_document(_load(path, where), where, default_hook, screen)
 
 
-def _read_document(document: Any, source: str, default_hook: str, screen: Screen | None) -> FhirInput:
+def _read_document(
+    document: Any, source: str, default_hook: str, screen: Screen | None, deadline: float | None = None
+) -> FhirInput:
     if not isinstance(document, simdjson.Object):
         kind = "an array" if isinstance(document, simdjson.Array) else type(document).__name__
         raise NotAnInput(f"{source}: not a CDS Hooks request or FHIR resource (a JSON object), got {kind}")
@@ -435,6 +449,7 @@ def _read_document(document: Any, source: str, default_hook: str, screen: Screen
             _plain(hook), _plain(member("hookInstance")), _plain(member("context")), source
         )
         fhir_input.screen = screen
+        fhir_input.deadline = deadline
         fhir_input.fhir_server = _plain(member("fhirServer"))
         fhir_input.fhir_authorization = _plain(member("fhirAuthorization"))
         prefetch = member("prefetch")
@@ -447,6 +462,7 @@ def _read_document(document: Any, source: str, default_hook: str, screen: Screen
             value = prefetch[key]
             if value is not None:
                 _add_node(fhir_input, value, source, f"prefetch.{key}")
+        fhir_input.deadline = None
         return fhir_input
     resource_type = member("resourceType")
     if resource_type is None:
@@ -454,11 +470,14 @@ def _read_document(document: Any, source: str, default_hook: str, screen: Screen
         if keys & {"hook", "resourceType"}:  # named but null: meant as an input, so a defective one
             raise InputFormatError(message)
         raise NotAnInput(message)
-    fhir_input = FhirInput(source=source, hook=_known_hook(default_hook, source, "--hook"), screen=screen)
+    fhir_input = FhirInput(
+        source=source, hook=_known_hook(default_hook, source, "--hook"), screen=screen, deadline=deadline
+    )
     if resource_type == "Bundle":
         _add_node_entries(fhir_input, document, source, "$")
     else:
         _add(fhir_input, document.as_dict(), source, "$")
+    fhir_input.deadline = None
     _mark_bundle_drafts(fhir_input)
     return fhir_input
 
@@ -683,9 +702,12 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
     patient = patient if isinstance(patient, str) else None
     own_reference = f"Patient/{patient}" if patient is not None else None
     gaps = _resourceless(entries)  # None nearly always: every entry has its resource
+    deadline = fhir_input.deadline
     # Most of a large record goes through the first few lines of this loop and never further: the
     # checks are written out here rather than in helpers (a call costs as much as a check).
     for index, entry in enumerate(entries):
+        if deadline is not None and not index & 63 and time.perf_counter() > deadline:
+            raise ReadingOverBudget(f"{source}: {where}.entry[{index}] reached past the reading deadline")
         if not isinstance(entry, simdjson.Object):
             raise InputFormatError(
                 f"{source}: {where} is not a valid Bundle (entry[{index}] must be an object)"

@@ -22,7 +22,13 @@ from mdrcds.cards.render import rule_of
 from mdrcds.errors import EngineError, EvaluationLimitError, FhirValidationError, InputFormatError
 from mdrcds.facts.screen import screen_for
 from mdrcds.knowledge.rulebook import Rulebook, load_rulebook
-from mdrcds.reading.fhir import FhirInput, drop_unadvertised_prefetch, keep_patient, read_bytes
+from mdrcds.reading.fhir import (
+    FhirInput,
+    ReadingOverBudget,
+    drop_unadvertised_prefetch,
+    keep_patient,
+    read_bytes,
+)
 from mdrcds.reading.hookrequest import RequestError, check_request
 from mdrcds.reading.prefetch import PREFETCH_TEMPLATES, FhirFetcher, FhirServerError
 from mdrcds.reasoning.engine import Engine
@@ -52,6 +58,9 @@ FHIR_SERVER_UNUSABLE = (
     "prefetch keys missing, and they could not be fetched from the FHIR server named in fhirServer"
 )
 Clock = Callable[[], datetime]
+LOOP_READ_SECONDS = 0.001
+"""How long the event loop may spend reading a small call before it hands the call to the engine
+thread, which reads it again (decision 0014)."""
 
 
 class Reject(Exception):
@@ -155,14 +164,15 @@ class Service:
         await self.authenticate(request)
         body = await self.body(request)
         try:
-            # One trip to the engine thread reads and, when the prefetch is complete, evaluates too.
-            fhir_input, attempt = await self.engine_thread.run(
-                lambda: self.read_and_evaluate(body, service, state)
-            )
+            fhir_input, attempt = await self.read_and_evaluate_soon(body, service, state)
         except RequestError as exc:
             return operation_outcome(400, "invalid", str(exc), exc.field)
         except InputFormatError as exc:
             return operation_outcome(400, "invalid", str(exc))
+        if attempt is None and not state.missing:  # read on the loop, too large to evaluate there
+            attempt = await self.engine_thread.run(
+                lambda: Attempt.of(lambda: self.evaluate(fhir_input, state))
+            )
         if attempt is None:  # prefetch keys are missing: fetch them, then evaluate
             if fhir_input.fhir_server is None:
                 return operation_outcome(
@@ -212,21 +222,45 @@ class Service:
             self.metrics.cards.labels(rule_of(card), card["indicator"]).inc()
         return Response(orjson.dumps(evaluation.response()), media_type="application/json")
 
-    def read_and_evaluate(
+    async def read_and_evaluate_soon(
         self, body: bytes, service: CdsService, state: CallState
     ) -> tuple[FhirInput, Attempt[Evaluation] | None]:
+        """`read_and_evaluate`, on the event loop for a small call while the engine thread is idle
+        (no hand-over between threads; reading within LOOP_READ_SECONDS, evaluating only an input with
+        few resources that can become facts), else in one trip to the engine thread. The attempt is
+        None when prefetch keys are missing (`state.missing`) or the input was read on the loop but is
+        for the engine thread to evaluate."""
+        if len(body) <= self.settings.loop_bytes and self.engine_thread.idle:
+            try:
+                return self.read_and_evaluate(body, service, state, on_loop=True)
+            except ReadingOverBudget:
+                pass  # the engine thread reads it again, from the start
+        # One trip to the engine thread reads and, when the prefetch is complete, evaluates too.
+        return await self.engine_thread.run(lambda: self.read_and_evaluate(body, service, state))
+
+    def read_and_evaluate(
+        self, body: bytes, service: CdsService, state: CallState, on_loop: bool = False
+    ) -> tuple[FhirInput, Attempt[Evaluation] | None]:
         """Read the request; evaluate it at once unless prefetch keys are missing (engine thread).
-        Reading errors raise; the evaluation's outcome, error included, is returned."""
-        fhir_input = self.read(body, service)
+        Reading errors raise; the evaluation's outcome, error included, is returned. `on_loop`: read
+        within LOOP_READ_SECONDS (else ReadingOverBudget), and leave the evaluation (None) when more
+        than `loop_resources` resources can become facts."""
+        deadline = time.perf_counter() + LOOP_READ_SECONDS if on_loop else None
+        fhir_input = self.read(body, service, deadline)
         state.read(fhir_input)
         state.missing = missing_keys(fhir_input)
         if state.missing:
             return fhir_input, None
+        if on_loop and len(fhir_input.resources) > self.settings.loop_resources:
+            return fhir_input, None
         return fhir_input, Attempt.of(lambda: self.evaluate(fhir_input, state))
 
-    def read(self, body: bytes, service: CdsService) -> FhirInput:
-        """Parse and check the request; drop what the service did not ask for (engine thread)."""
-        fhir_input = read_bytes(body, source="request", screen=screen_for(self.rulebook.terminology))
+    def read(self, body: bytes, service: CdsService, deadline: float | None = None) -> FhirInput:
+        """Parse and check the request; drop what the service did not ask for (engine thread, or the
+        event loop within `deadline`)."""
+        fhir_input = read_bytes(
+            body, source="request", screen=screen_for(self.rulebook.terminology), deadline=deadline
+        )
         check_request(fhir_input, service.hook)
         drop_unadvertised_prefetch(fhir_input, PREFETCH_TEMPLATES)
         return fhir_input
