@@ -11,10 +11,9 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated
 
 import orjson
-from fastapi import FastAPI, Path, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -35,6 +34,7 @@ from mdrcds.web.schemas import (
     FEEDBACK_REQUEST,
     FEEDBACK_RESPONSE,
     HOOK_REQUEST,
+    JsonSchema,
     request_body,
     responses,
 )
@@ -118,10 +118,26 @@ def _guarded(handler: Callable[[], Awaitable[Response]]) -> Awaitable[Response]:
     return run()
 
 
-SERVICE_ID = Path(
-    description="A service id from discovery; any other id gets 404",
-    json_schema_extra={"enum": sorted(SERVICES)},
-)
+_SERVICE_ID_TEXT = "A service id from discovery; any other id gets 404"
+SERVICE_ID_PARAMETER = {
+    "name": "service_id",
+    "in": "path",
+    "required": True,
+    "schema": {
+        "type": "string",
+        "description": _SERVICE_ID_TEXT,
+        "enum": sorted(SERVICES),
+        "title": "Service Id",
+    },
+    "description": _SERVICE_ID_TEXT,
+}
+"""The `service_id` path parameter, documented by hand: the hook and feedback routes read it from the
+request's path parameters, so FastAPI solves no parameter per call (the routes answer an unknown id
+with 404 themselves)."""
+
+
+def _documented(body: JsonSchema) -> JsonSchema:
+    return {**request_body(body), "parameters": [SERVICE_ID_PARAMETER]}
 
 
 def _add_routes(app: FastAPI) -> None:
@@ -139,12 +155,13 @@ def _add_routes(app: FastAPI) -> None:
     @app.post(
         "/cds-services/{service_id}",
         summary="Call a CDS service",
-        openapi_extra=request_body(HOOK_REQUEST),
+        openapi_extra=_documented(HOOK_REQUEST),
         responses=responses(
             CARDS_RESPONSE, "CDS Hooks cards", ("400", "401", "404", "408", "412", "413", "422", "500", "503")
         ),
     )
-    async def call(service_id: Annotated[str, SERVICE_ID], request: Request) -> Response:
+    async def call(request: Request) -> Response:
+        service_id: str = request.path_params["service_id"]
         service = SERVICES.get(service_id)
         if service is None:
             return unknown(service_id)
@@ -157,12 +174,13 @@ def _add_routes(app: FastAPI) -> None:
     @app.post(
         "/cds-services/{service_id}/feedback",
         summary="Feedback on cards",
-        openapi_extra=request_body(FEEDBACK_REQUEST),
+        openapi_extra=_documented(FEEDBACK_REQUEST),
         responses=responses(
             FEEDBACK_RESPONSE, "Items received", ("400", "401", "404", "408", "413", "422", "500", "503")
         ),
     )
-    async def feedback(service_id: Annotated[str, SERVICE_ID], request: Request) -> Response:
+    async def feedback(request: Request) -> Response:
+        service_id: str = request.path_params["service_id"]
         service = SERVICES.get(service_id)
         if service is None:
             return unknown(service_id)
