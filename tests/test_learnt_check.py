@@ -29,6 +29,7 @@ def test_the_reader_uses_the_built_check() -> None:
     # The build compiled it and its check of pysimdjson's object and array layouts passed on import.
     assert fhir._learnt_check is _learnt.known_irrelevant
     assert fhir._resourceless is _learnt.resourceless
+    assert fhir._lacks is _learnt.lacks
 
 
 def both(node: Any, rule: KnownIrrelevant, own: str | None, drafts: set[str], resource_type: str) -> bool:
@@ -221,3 +222,44 @@ def test_entries_with_no_resource_are_read_past_as_before(rulebook: Rulebook) ->
             assert summary(fhir.read_bytes(padded, screen=screen)) == expected
         finally:
             fhir._resourceless = native
+
+
+@settings(max_examples=1000, deadline=None)
+@given(members=st.lists(st.tuples(st.sampled_from([*NAMES, "resourceType", "\u00e9"]), SCALARS), max_size=6))
+def test_a_missing_member_is_the_one_pysimdjson_lacks(members: list[tuple[str, Any]]) -> None:
+    """`lacks` answers as pysimdjson's membership does, for every name, members repeated included."""
+    text = "{" + ",".join(f"{json.dumps(name)}:{json.dumps(value)}" for name, value in members) + "}"
+    node: Any = simdjson.Parser().parse(text.encode())
+    for name in [*NAMES, "resourceType", "\u00e9", "resource"]:
+        assert _learnt.lacks(node, name) is (name not in node)
+    assert _learnt.lacks({"code": 1}, "code") is None  # not a simdjson Object: Python asks
+    assert _learnt.lacks(node, "code\ud800") is None  # a name with no UTF-8
+
+
+def test_resources_without_their_usual_elements_are_read_as_before(rulebook: Rulebook) -> None:
+    """Resources that lack the elements nearly every resource has (hostile or sparse JSON) read alike
+    with the C++ member check and without it."""
+    screen = screen_for(rulebook.terminology)
+    request = json.loads(next(data for name, data, _, _ in SAMPLE_INPUTS if name.startswith("mdr1-")))
+    sparse = [
+        {"resourceType": "Observation"},
+        {"resourceType": "Condition", "subject": {}},
+        {"resourceType": "MedicationRequest", "status": "active"},
+        {"resourceType": "MedicationRequest", "id": "m1", "subject": {"display": "x"}},
+        {"resourceType": "Observation", "id": "o1", "code": {"text": "x"}},
+    ]
+    request["prefetch"]["observations"]["entry"] = [{"resource": r} for r in sparse]
+    data = orjson.dumps(request)
+
+    def summary(read: fhir.FhirInput) -> tuple[Any, ...]:
+        return ([r.reference() for r in read.resources], read.skipped, read.screened)
+
+    expected = summary(fhir.read_bytes(data, screen=screen))
+    native = fhir._lacks
+    try:
+        fhir._lacks = fhir._not_known_to_lack
+        assert summary(fhir.read_bytes(data, screen=screen)) == expected
+        assert summary(fhir.read_bytes(data, screen=screen)) == expected  # the screen has learnt
+    finally:
+        fhir._lacks = native
+    assert summary(fhir.read_bytes(data, screen=screen)) == expected

@@ -13,3 +13,7 @@ def known_irrelevant(
 def resourceless(entries: Any, /) -> bytes | None:
     """None when every object in a Bundle's `entry` array (a simdjson Array) has a `resource`, or when
     `entries` is not a simdjson Array; else one byte per entry, 1 where an object entry has none."""
+
+def lacks(node: Any, name: str, /) -> bool | None:
+    """Whether a simdjson Object has no member `name` (found without pysimdjson's KeyError); None
+    when `node` is not a simdjson Object."""

@@ -178,6 +178,8 @@ class Resource:
         # resource) is consulted first.
         node = self._node
         if name in _USUALLY_PRESENT:
+            if _lacks(node, name):
+                return None
             try:
                 return node[name]
             except KeyError:
@@ -204,7 +206,7 @@ def _resource_field(node: Any, name: str) -> Any:
     """`node[name]` for an element nearly every such object has (a resource's resourceType, a
     Reference's reference); None when the node is not an object or lacks it. Asked for directly:
     only an absence pays for simdjson's exception."""
-    if not isinstance(node, simdjson.Object):
+    if not isinstance(node, simdjson.Object) or _lacks(node, name):
         return None
     try:
         return node[name]
@@ -791,6 +793,12 @@ def _known_irrelevant(
     return len(names) == len(node) and names.isdisjoint(rule.unless_has)
 
 
+def _not_known_to_lack(node: Any, name: str) -> bool | None:
+    """The Python stand-in for `_learnt.lacks`: nothing known, so the member is asked for (an absent
+    one costs pysimdjson's KeyError)."""
+    return None
+
+
 def _no_gaps_known(entries: Any) -> bytes | None:
     """The Python stand-in for `_learnt.resourceless`: nothing known, so every entry is asked for its
     resource (a missing one costs pysimdjson's KeyError, about 2 microseconds)."""
@@ -798,23 +806,25 @@ def _no_gaps_known(entries: Any) -> bytes | None:
 
 
 def _choose_native() -> tuple[
-    Callable[[Any, KnownIrrelevant, str | None, set[str], str], bool | None], Callable[[Any], bytes | None]
+    Callable[[Any, KnownIrrelevant, str | None, set[str], str], bool | None],
+    Callable[[Any], bytes | None],
+    Callable[[Any, str], bool | None],
 ]:
-    """The reader's learnt-code check and entry check: `mdrcds.reading._learnt` (C++ over simdjson's
+    """The reader's learnt-code check and member checks: `mdrcds.reading._learnt` (C++ over simdjson's
     document, built at install, decision 0013; half the Python check's time, and an entry without a
-    resource found without an exception), else `_known_irrelevant` and `_no_gaps_known`, with a
-    warning."""
+    resource or a resource without an element found without an exception), else `_known_irrelevant`,
+    `_no_gaps_known` and `_not_known_to_lack`, with a warning."""
     try:
-        from mdrcds.reading._learnt import known_irrelevant, resourceless
+        from mdrcds.reading._learnt import known_irrelevant, lacks, resourceless
     except ImportError as exc:
         logging.getLogger(__name__).warning(
             "mdrcds.reading._learnt is not available (%s): the reader's screen runs in Python, slower", exc
         )
-        return _known_irrelevant, _no_gaps_known
-    return known_irrelevant, resourceless
+        return _known_irrelevant, _no_gaps_known, _not_known_to_lack
+    return known_irrelevant, resourceless, lacks
 
 
-_learnt_check, _resourceless = _choose_native()
+_learnt_check, _resourceless, _lacks = _choose_native()
 
 
 def _screenable(fhir_input: FhirInput, resource: Resource, patient: str | None) -> bool:
