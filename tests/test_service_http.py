@@ -350,6 +350,23 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server_with_the_bearer_token(
     assert {auth for _, auth in fhir.requests} == {"Bearer opaque-fhir-token-123"}
 
 
+def test_a_request_with_no_prefetch_at_all_is_fetched_whole(live: Live) -> None:
+    """Every key fetched: the resources read from the FHIR server are added after the request was read
+    (on the event loop, decision 0014), and its reading deadline no longer applies to them."""
+    request = mdr1_request()
+    prefetch = request.pop("prefetch")
+    resources = [prefetch["patient"], *(e["resource"] for e in prefetch["medicationRequests"]["entry"])]
+    fhir = FakeFhirServer(resources=resources, page_size=1)
+    with serve_fhir(fhir, port=live.fhir_port) as fhir_base:
+        request["fhirServer"] = fhir_base
+        response = live.post(f"/cds-services/{SELECT}", request)
+    assert response.status_code == 200, response.text
+    assert [c["source"]["topic"]["code"] for c in response.json()["cards"]] == [
+        "mdr1-inhibitor-with-immunotherapy"
+    ]
+    assert "/Patient/p-onc-1" in [path for path, _ in fhir.requests]
+
+
 def test_missing_prefetch_without_a_fhir_server_is_412(live: Live) -> None:
     request = mdr1_request()
     del request["prefetch"]["conditions"]

@@ -167,3 +167,6 @@ def test_reading_stops_at_its_deadline_and_forgets_it() -> None:
         read_bytes(body, deadline=time.perf_counter() - 1)
     read = read_bytes(body, deadline=time.perf_counter() + 60)
     assert len(read.resources) > 70 and read.deadline is None
+    no_prefetch = many_orders(0)
+    del no_prefetch["prefetch"]  # its keys are fetched later, and read without the deadline
+    assert read_bytes(json.dumps(no_prefetch).encode(), deadline=time.perf_counter() + 60).deadline is None

@@ -173,9 +173,9 @@ class Resource:
         return node is None or pattern.search(_minified(node)) is not None
 
     def _field(self, name: str) -> Any:
-        # Asking simdjson for an absent key costs an exception (about 2 microseconds), so a key is
-        # asked for directly only while it is usually present; otherwise the key list (made once per
-        # resource) is consulted first.
+        # Asking simdjson for an absent key costs an exception (about 2 microseconds), so a key that
+        # is usually present is checked by `_lacks` (C++, without one) and then asked for; any other
+        # is looked up in the key list (made once per resource) first.
         node = self._node
         if name in _USUALLY_PRESENT:
             if _lacks(node, name):
@@ -204,8 +204,8 @@ def _get(node: Any, name: str) -> Any:
 
 def _resource_field(node: Any, name: str) -> Any:
     """`node[name]` for an element nearly every such object has (a resource's resourceType, a
-    Reference's reference); None when the node is not an object or lacks it. Asked for directly:
-    only an absence pays for simdjson's exception."""
+    Reference's reference); None when the node is not an object or lacks it. An absence is found by
+    `_lacks` (C++) rather than by simdjson's exception, which only the Python fallback pays."""
     if not isinstance(node, simdjson.Object) or _lacks(node, name):
         return None
     try:
@@ -422,7 +422,9 @@ def read_bytes(
     as long as that stays short.
     """
     raw = data.encode() if isinstance(data, str) else data
-    return _read_document(_parse(raw, source), source, default_hook, screen, deadline)
+    fhir_input = _read_document(_parse(raw, source), source, default_hook, screen, deadline)
+    fhir_input.deadline = None  # what is added later (fetched prefetch keys) is read without one
+    return fhir_input
 
 
 def read_file(
@@ -464,7 +466,6 @@ def _read_document(
             value = prefetch[key]
             if value is not None:
                 _add_node(fhir_input, value, source, f"prefetch.{key}")
-        fhir_input.deadline = None
         return fhir_input
     resource_type = member("resourceType")
     if resource_type is None:
@@ -479,7 +480,6 @@ def _read_document(
         _add_node_entries(fhir_input, document, source, "$")
     else:
         _add(fhir_input, document.as_dict(), source, "$")
-    fhir_input.deadline = None
     _mark_bundle_drafts(fhir_input)
     return fhir_input
 
