@@ -62,8 +62,8 @@ def test_every_sample_resource_gets_the_python_answer(rulebook: Rulebook) -> Non
             rule = known.get(resource_type)
             if rule is None:
                 continue
-            subject = fhir._resource_field(fhir._resource_field(node, "subject"), "reference")
-            reference = f"{resource_type}/{fhir._resource_field(node, 'id')}"
+            subject = fhir._member(fhir._member(node, "subject"), "reference")
+            reference = f"{resource_type}/{fhir._member(node, 'id')}"
             for own in (None, subject if isinstance(subject, str) else None, "Patient/someone-else"):
                 for drafts in (set(), {reference}, {"MedicationRequest/elsewhere"}):
                     answer = both(node, rule, own, drafts, resource_type)

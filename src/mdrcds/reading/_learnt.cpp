@@ -188,7 +188,7 @@ PyObject *resourceless(PyObject *, PyObject *entries) {
   for (dom::element entry : array) {
     if (entry.is_object() && !member(dom::object(entry), "resource", resource)) {
       if (gaps == nullptr) {
-        size_t size = 0;
+        size_t size = 0;  // counted: array.size() saturates at 2^24 - 1 entries
         for ([[maybe_unused]] dom::element counted : array) size++;
         gaps = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(size));
         if (gaps == nullptr) return nullptr;

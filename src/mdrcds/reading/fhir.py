@@ -136,7 +136,7 @@ class Resource:
             reference = element.get("reference") if isinstance(element, dict) else None
         else:
             element = self._field(name)
-            reference = _resource_field(element, "reference")
+            reference = _member(element, "reference")
         return reference if isinstance(reference, str) else None
 
     def has_any(self, names: tuple[str, ...]) -> bool:
@@ -173,17 +173,11 @@ class Resource:
         return node is None or pattern.search(_minified(node)) is not None
 
     def _field(self, name: str) -> Any:
-        # Asking simdjson for an absent key costs an exception (about 2 microseconds), so a key that
-        # is usually present is checked by `_lacks` (C++, without one) and then asked for; any other
-        # is looked up in the key list (made once per resource) first.
+        # A key that is usually present is asked for (`_member`); any other is looked up in the key
+        # list first (made once per resource, which `has_any` and `named_twice` read too).
         node = self._node
         if name in _USUALLY_PRESENT:
-            if _lacks(node, name):
-                return None
-            try:
-                return node[name]
-            except KeyError:
-                return None
+            return _member(node, name)
         if self._keys is None:
             self._keys = frozenset(node)
         return node[name] if name in self._keys else None
@@ -196,16 +190,10 @@ class Resource:
         return self.full_url or f"{self.resource_type}/#{self.position}"
 
 
-def _get(node: Any, name: str) -> Any:
-    """`node[name]` of a simdjson Object, None when absent. Absent keys are found from the key list:
-    simdjson's own `get` raises and catches an exception for them (about 2 microseconds each)."""
-    return node[name] if name in frozenset(node) else None
-
-
-def _resource_field(node: Any, name: str) -> Any:
-    """`node[name]` for an element nearly every such object has (a resource's resourceType, a
-    Reference's reference); None when the node is not an object or lacks it. An absence is found by
-    `_lacks` (C++) rather than by simdjson's exception, which only the Python fallback pays."""
+def _member(node: Any, name: str) -> Any:
+    """`node[name]` of a simdjson Object; None when the node is not an Object or lacks the member.
+    An absence is found by `_lacks` (C++) rather than by simdjson's exception (about 2 microseconds),
+    which only the Python fallback pays."""
     if not isinstance(node, simdjson.Object) or _lacks(node, name):
         return None
     try:
@@ -677,7 +665,7 @@ def _add_node(fhir_input: FhirInput, node: Any, source: str, where: str) -> None
     """Add a parsed resource (or a Bundle's entries) to the input."""
     if not isinstance(node, simdjson.Object):
         raise InputFormatError(f"{source}: {where} must be a FHIR resource, a Bundle or null")
-    resource_type = _get(node, "resourceType")
+    resource_type = _member(node, "resourceType")
     if resource_type == "Bundle":
         _add_node_entries(fhir_input, node, source, where)
     elif isinstance(resource_type, str):
@@ -687,10 +675,10 @@ def _add_node(fhir_input: FhirInput, node: Any, source: str, where: str) -> None
 
 
 def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: str) -> None:
-    bundle_type = _get(bundle, "type")
+    bundle_type = _member(bundle, "type")
     if not isinstance(bundle_type, str) or bundle_type not in _BUNDLE_TYPES:
         raise InputFormatError(f"{source}: {where} is a Bundle of unsupported type {_plain(bundle_type)!r}")
-    entries = _get(bundle, "entry")
+    entries = _member(bundle, "entry")
     if entries is None:
         return
     if not isinstance(entries, simdjson.Array):
@@ -742,7 +730,7 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
             if dismissed:
                 screened[where] = screened.get(where, 0) + 1
                 continue
-        full_url = _get(entry, "fullUrl")
+        full_url = _member(entry, "fullUrl")
         full_url = full_url if isinstance(full_url, str) else None
         wrapped = Resource(resource_type, node=resource, full_url=full_url)
         if screen is not None and screen(wrapped) and _screenable(fhir_input, wrapped, patient):
@@ -778,13 +766,10 @@ def _known_irrelevant(
     if drafts:
         # One of the hook's draft orders (by 'Type/id', as `Resource.reference` names it) is kept;
         # a resource without an id is left to the screen, which names it by fullUrl or position.
-        resource_id = _resource_field(node, "id")
+        resource_id = _member(node, "id")
         if not isinstance(resource_id, str) or not resource_id or f"{resource_type}/{resource_id}" in drafts:
             return False
-    if (
-        own_reference is not None
-        and _resource_field(_resource_field(node, "subject"), "reference") != own_reference
-    ):
+    if own_reference is not None and _member(_member(node, "subject"), "reference") != own_reference:
         return False
     if names is None or not rule.unless_has:
         return True

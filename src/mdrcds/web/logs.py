@@ -53,7 +53,7 @@ def _innermost(error: BaseException) -> str | None:
 
 
 LOG_LINES_WAITING = 10_000
-"""Lines that may wait for a slow log reader; past that, lines are dropped and counted."""
+"""Records that may wait for a slow log reader; past that, they are dropped and counted."""
 GATHER_SECONDS = 0.02
 """How long the writer lets lines gather before writing them."""
 WAIT_SECONDS = 2.0
@@ -66,9 +66,9 @@ class BackgroundStreamHandler(logging.Handler):
     (time, JSON) on the writer, a batch at a time, keeps that work off the loop. The message is merged
     with its arguments where it is logged (as `logging.handlers.QueueHandler` does), so arguments
     changed afterwards do not change the line; `extra` values are read by the writer and should be
-    values the caller does not change afterwards (ids, codes, counts, lists made for the call).
-    At most `capacity` records wait: past that a record
-    is dropped and counted, and once the reader catches up a warning line says how many were dropped.
+    values the caller does not change afterwards (ids, codes, counts, lists made for the call). At
+    most `capacity` records wait: past that a record is dropped and counted, and once the reader
+    catches up a warning line says how many were dropped.
     `flush()` waits (a bounded time) for the lines logged so far; `close()` writes what is left and
     stops the thread. A closed handler that is still used (logging.config closes the handlers it
     replaces, while a logger it does not configure may keep one) starts a new writer; only when no
