@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     """Add to each card a suggestion that creates its FHIR DetectedIssue (HL7 PDDI CDS IG)."""
     research_rules: bool = False
     """Return research-mode rules' cards too (e.g. the sequential P-gp substrate pattern); off in care."""
+    opentelemetry: bool = False
+    """Let FastAPI report each request's span, metrics and unhandled exceptions to the OpenTelemetry
+    providers this process has configured. Off by default: those exception records carry messages and
+    stack traces, which can hold patient data, to whatever exporter the environment names (the
+    service's own /metrics and JSON log are built to hold none), and checking for providers costs
+    every call about 20 microseconds."""
     pages: bool = False
     """Serve the pages under /pages: card review, rule catalogue, rule testing, governance."""
     pages_session_seconds: int = Field(default=8 * 3600, gt=0)

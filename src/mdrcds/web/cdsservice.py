@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -39,6 +38,7 @@ from mdrcds.store.audit import AuditLog
 from mdrcds.store.database import Store, StoreUnavailable
 from mdrcds.store.feedback import parse_feedback
 from mdrcds.store.issued import IssuedCards, NotIssued
+from mdrcds.store.record_ids import new_record_id
 from mdrcds.store.records import InvocationRecord, IssuedCard
 from mdrcds.web import fhirservers
 from mdrcds.web.auth import Authenticator, KeySets
@@ -299,7 +299,7 @@ class Service:
         fhir_input = state.fhir_input
         hook_instance = fhir_input.hook_instance if fhir_input else None
         return InvocationRecord(
-            id=str(uuid.uuid4()),
+            id=new_record_id(),
             received_at=datetime.now(UTC),
             service=service.id,
             hook=service.hook,
