@@ -10,6 +10,8 @@ answer for every resource of the samples and for any object of the shapes below,
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -18,6 +20,7 @@ import simdjson
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from mdrcds.errors import InputFormatError
 from mdrcds.facts.screen import screen_for
 from mdrcds.knowledge.rulebook import Rulebook
 from mdrcds.reading import _learnt, fhir
@@ -28,7 +31,7 @@ from test_screen import SAMPLE_INPUTS
 def test_the_reader_uses_the_built_check() -> None:
     # The build compiled it and its check of pysimdjson's object and array layouts passed on import.
     assert fhir._learnt_check is _learnt.known_irrelevant
-    assert fhir._resourceless is _learnt.resourceless
+    assert fhir._screen_entries is _learnt.screen_entries
     assert fhir._lacks is _learnt.lacks
 
 
@@ -167,34 +170,138 @@ def test_any_object_gets_the_python_answer(
     event(f"dismissed: {answer}")
 
 
-ENTRIES = st.lists(
-    st.one_of(
-        st.dictionaries(st.sampled_from(["resource", "fullUrl", "search", "request"]), VALUES, max_size=3),
-        SCALARS,
-        st.lists(SCALARS, max_size=2),
-    ),
-    max_size=12,
-)
+def read_either_way(data: bytes, screen: Any) -> tuple[Any, ...]:
+    """What reading `data` gives (kept resources, counts, or the error), with the first look and
+    without it; asserted equal."""
+
+    def outcome() -> tuple[Any, ...]:
+        try:
+            read = fhir.read_bytes(data, screen=screen)
+        except InputFormatError as exc:
+            return ("error", str(exc))
+        kept = [(r.resource_type, r.element("id"), r.full_url) for r in read.resources]
+        return (kept, read.skipped, read.screened, sorted(read.draft_refs))
+
+    native = fhir._screen_entries
+    try:
+        fhir._screen_entries = fhir._no_first_look
+        python = outcome()
+    finally:
+        fhir._screen_entries = native
+    assert outcome() == python
+    return python
 
 
-@settings(max_examples=1000, deadline=None)
-@given(entries=ENTRIES)
-def test_entries_without_a_resource_are_the_ones_python_finds(entries: list[Any]) -> None:
-    """`resourceless` marks exactly the object entries that pysimdjson has no `resource` for."""
-    document: Any = simdjson.Parser().parse(orjson.dumps({"entry": entries}))
-    parsed = document["entry"]
-    python = [isinstance(entry, simdjson.Object) and "resource" not in entry for entry in parsed]
-    gaps = _learnt.resourceless(parsed)
-    event("some without a resource" if any(python) else "every one with a resource")
-    if gaps is None:
-        assert not any(python)
+# Entries near a real record, so that every branch of the first look decides some examples: no
+# resource, a null or non-object resource, no or a non-string resourceType, types skipped, types read,
+# concepts learnt or not, drafts, this patient's and another's.
+ENTRY_TYPES = ["MedicationRequest", "Condition", "Observation", "Procedure", "Patient", "Encounter", "Claim"]
+
+
+@st.composite
+def record_entries(draw: st.DrawFn, learnt: dict[str, list[Any]]) -> list[Any]:
+    entries: list[Any] = []
+    for _ in range(draw(st.integers(0, 10))):
+        # An error anywhere fails the whole record: those shapes are rarer, so that most records read.
+        shape = draw(
+            st.sampled_from(
+                ["resource"] * 30 + ["empty"] * 3 + ["null"] * 3 + ["scalar", "untyped", "not-object"]
+            )
+        )
+        if shape == "empty":
+            entries.append(draw(st.sampled_from([{}, {"fullUrl": "urn:x"}, {"search": {"mode": "match"}}])))
+            continue
+        if shape in ("null", "scalar"):
+            entries.append({"resource": None} if shape == "null" else draw(SCALARS))
+            continue
+        if shape == "not-object":
+            entries.append({"resource": draw(st.one_of(SCALARS, st.lists(SCALARS, max_size=2)))})
+            continue
+        resource_type = draw(st.sampled_from(ENTRY_TYPES))
+        resource: dict[str, Any] = {"resourceType": resource_type}
+        if shape == "untyped":
+            resource["resourceType"] = draw(st.sampled_from([None, 3, ["Condition"]]))
+        element = "medicationCodeableConcept" if resource_type == "MedicationRequest" else "code"
+        concepts = learnt.get(resource_type) or [{"text": "x"}]
+        resource[element] = draw(st.one_of(st.sampled_from(concepts), VALUES))
+        for name, values in (
+            ("id", ["m1", "m2", "", 7]),
+            ("status", ["active", "draft", "completed"]),
+            ("subject", [{"reference": "Patient/p1"}, {"reference": "Patient/p2"}, {}]),
+            ("medicationReference", [{"reference": "Medication/x"}]),
+        ):
+            if draw(st.booleans()):
+                resource[name] = draw(st.sampled_from(values))
+        entry: dict[str, Any] = {"resource": resource}
+        if draw(st.booleans()):
+            entry["fullUrl"] = f"urn:uuid:{len(entries)}"
+        entries.append(entry)
+    return entries
+
+
+@settings(max_examples=1500, deadline=None, database=None)
+@given(data=st.data(), as_request=st.booleans(), drafted=st.booleans())
+def test_a_record_reads_alike_with_the_first_look_and_without(
+    learnt_screen: Any, data: st.DataObject, as_request: bool, drafted: bool
+) -> None:
+    """`screen_entries` only takes over the reader's first lines: every record reads to the same
+    resources, counts and errors with it and without it."""
+    screen = learnt_screen
+    learnt = {
+        resource_type: [orjson.loads(key) for key in sorted(rule.keys)[:40]]
+        for resource_type, rule in screen.known_irrelevant.items()
+    }
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": data.draw(record_entries(learnt))}
+    if as_request:
+        draft = {
+            "resourceType": "MedicationRequest",
+            "id": "m1",
+            "status": "draft",
+            "subject": {"reference": "Patient/p1"},
+        }
+        document: dict[str, Any] = {
+            "hook": "order-sign" if drafted else "patient-view",
+            "hookInstance": "h",
+            "context": {"patientId": "p1", "userId": "Practitioner/u"},
+            "prefetch": {"conditions": bundle},
+        }
+        if drafted:
+            document["context"]["draftOrders"] = {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": draft}],
+            }
     else:
-        assert [bool(flag) for flag in gaps] == python
+        document = bundle
+    outcome = read_either_way(orjson.dumps(document), screen)
+    event(outcome[0] if outcome[0] == "error" else f"kept {len(outcome[0])}, screened {bool(outcome[2])}")
+
+
+@pytest.fixture(scope="module")
+def learnt_screen(rulebook: Rulebook) -> Any:
+    """A screen that has read the samples, so that it knows many concepts."""
+    screen = screen_for(rulebook.terminology)
+    for _, data, _, _ in SAMPLE_INPUTS:
+        fhir.read_bytes(data, screen=screen)
+    return screen
+
+
+def test_the_first_look_leaves_other_shapes_to_python() -> None:
+    document: Any = simdjson.Parser().parse(b'{"entry": [{"resource": {"resourceType": "Claim"}}]}')
+    entries = document["entry"]
+    assert _learnt.screen_entries(entries, {}, {"Condition"}, None, set()) == (b"\x00", {"Claim": 1}, 0)
+    assert _learnt.screen_entries([{}], {}, {"Condition"}, None, set()) is None  # not a simdjson Array
+    not_a_dict: Mapping[str, KnownIrrelevant] = MappingProxyType({})
+    assert _learnt.screen_entries(entries, not_a_dict, {"Condition"}, None, set()) is None
+    assert _learnt.screen_entries(entries, {}, {"Condition"}, "Patient/\ud800", set()) is None
+    assert _learnt.screen_entries(entries, {}, {"Condition"}, None, {"Condition/\ud800"}) is None
+    with pytest.raises(TypeError):
+        _learnt.screen_entries(entries, {})  # type: ignore[call-arg]
 
 
 def test_entries_with_no_resource_are_read_past_as_before(rulebook: Rulebook) -> None:
     """A Bundle padded with entries that hold no resource (hostile input: `{}` is 3 bytes that cost
-    pysimdjson an exception) reads as the same Bundle without them, with the C++ entry check and with
+    pysimdjson an exception) reads as the same Bundle without them, with the C++ first look and with
     the Python reader's own."""
     screen = screen_for(rulebook.terminology)
 
@@ -216,12 +323,12 @@ def test_entries_with_no_resource_are_read_past_as_before(rulebook: Rulebook) ->
         expected = summary(fhir.read_bytes(data, screen=screen))
         assert expected[0] and padded_entries > 2 * len(expected[0])
         assert summary(fhir.read_bytes(padded, screen=screen)) == expected
-        native = fhir._resourceless
+        native = fhir._screen_entries
         try:
-            fhir._resourceless = fhir._no_gaps_known
+            fhir._screen_entries = fhir._no_first_look
             assert summary(fhir.read_bytes(padded, screen=screen)) == expected
         finally:
-            fhir._resourceless = native
+            fhir._screen_entries = native
 
 
 @settings(max_examples=1000, deadline=None)

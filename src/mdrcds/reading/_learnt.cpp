@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "simdjson.h"
 
@@ -74,133 +75,281 @@ bool is_string(const dom::element &element, std::string_view expected) {
   return element.get_string().get(value) == simdjson::SUCCESS && value == expected;
 }
 
+// The answers of check() below.
+enum Answer { kError = -1, kKept = 0, kDismissed = 1, kAskPython = 2 };
+
+// The reference the resources of a call should name as their subject ('Patient/<id>'), or none.
+struct OwnReference {
+  bool given = false;
+  std::string_view text;
+};
+
+// The hook's draft orders ('Type/id'), as the UTF-8 of the str in the caller's set (which outlives the
+// check).
+using Drafts = std::vector<std::string_view>;
+
+// Whether `drafts` names the resource `type`/`id`, compared without making the string.
+bool names_draft(const Drafts &drafts, std::string_view type, std::string_view id) {
+  for (std::string_view draft : drafts) {
+    if (draft.size() == type.size() + 1 + id.size() && draft.substr(0, type.size()) == type &&
+        draft[type.size()] == '/' && draft.substr(type.size() + 1) == id) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The drafts argument (a set of str) as Drafts; false, with no exception, for a str without UTF-8 (the
+// Python check answers then).
+bool drafts_of(PyObject *set, Drafts &out) {
+  Py_ssize_t position = 0;
+  PyObject *item = nullptr;
+  Py_hash_t hash = 0;
+  while (_PySet_NextEntry(set, &position, &item, &hash)) {
+    std::string_view text;
+    if (!PyUnicode_Check(item) || !utf8_of(item, text)) return false;
+    out.push_back(text);
+  }
+  return true;
+}
+
+// The minified JSON of a concept is made here, in one buffer reused for a Bundle's entries.
+using Minifier = simdjson::internal::string_builder<>;
+
+// Whether a rule is of the shape check() reads: KnownIrrelevant(element, keys, unless_contains,
+// unless_has), with a str element, a set of bytes keys, bytes or None, and a tuple of str.
+bool rule_shaped(PyObject *rule) {
+  if (!PyTuple_Check(rule) || PyTuple_GET_SIZE(rule) != 4) return false;
+  PyObject *name = PyTuple_GET_ITEM(rule, 0), *keys = PyTuple_GET_ITEM(rule, 1);
+  PyObject *unless_contains = PyTuple_GET_ITEM(rule, 2), *unless_has = PyTuple_GET_ITEM(rule, 3);
+  if (!PyUnicode_Check(name) || !PyAnySet_Check(keys) || !PyTuple_Check(unless_has) ||
+      !(unless_contains == Py_None || PyBytes_Check(unless_contains))) {
+    return false;
+  }
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(unless_has); i++) {
+    if (!PyUnicode_Check(PyTuple_GET_ITEM(unless_has, i))) return false;
+  }
+  return true;
+}
+
+// mdrcds.reading.fhir._known_irrelevant over one parsed resource: kDismissed or kKept as Python would
+// answer, kAskPython where this module does not answer (a rule of another shape, an element that is
+// not an object or an array, whose raw JSON Python makes its own way), kError with an exception set.
+Answer check(const dom::object &object, PyObject *rule, const OwnReference &own, const Drafts &drafts,
+             std::string_view resource_type, Minifier &minifier) {
+  if (!rule_shaped(rule)) return kAskPython;
+  PyObject *name = PyTuple_GET_ITEM(rule, 0), *keys = PyTuple_GET_ITEM(rule, 1);
+  PyObject *unless_contains = PyTuple_GET_ITEM(rule, 2), *unless_has = PyTuple_GET_ITEM(rule, 3);
+
+  dom::element element;
+  std::string_view element_name;
+  if (!utf8_of(name, element_name)) return kAskPython;
+  if (!member(object, element_name, element) || element.is_null()) return kKept;
+  if (!element.is_object() && !element.is_array()) return kAskPython;
+  minifier.clear();
+  minifier.append(element);
+  std::string_view key = minifier.str();
+  int known = contains(keys, PyBytes_FromStringAndSize(key.data(), static_cast<Py_ssize_t>(key.size())));
+  if (known < 0) return kError;
+  if (known == 0) return kKept;
+  if (unless_contains != Py_None) {
+    std::string_view needle(PyBytes_AS_STRING(unless_contains),
+                            static_cast<size_t>(PyBytes_GET_SIZE(unless_contains)));
+    if (key.find(needle) != std::string::npos) return kKept;
+  }
+
+  dom::element value;
+  if (member(object, "status", value) && is_string(value, "draft")) return kKept;
+  if (!drafts.empty()) {
+    // One of the hook's draft orders ('Type/id') is kept; so is a resource without an id.
+    std::string_view id;
+    if (!member(object, "id", value) || value.get_string().get(id) != simdjson::SUCCESS || id.empty() ||
+        names_draft(drafts, resource_type, id)) {
+      return kKept;
+    }
+  }
+  if (own.given) {
+    dom::element subject, reference;
+    if (!member(object, "subject", subject) || !subject.is_object() ||
+        !member(dom::object(subject), "reference", reference) || !is_string(reference, own.text)) {
+      return kKept;
+    }
+  }
+  Py_ssize_t unless_count = PyTuple_GET_SIZE(unless_has);
+  if (unless_count == 0) return kDismissed;
+  // No member that names the drug elsewhere, and none named twice (ambiguous JSON: the screen keeps such
+  // a record, and the fact builder refuses it).
+  std::string_view unless[8];
+  if (unless_count > 8) return kAskPython;
+  for (Py_ssize_t i = 0; i < unless_count; i++) {
+    if (!utf8_of(PyTuple_GET_ITEM(unless_has, i), unless[i])) return kAskPython;
+  }
+  std::string_view names[64];
+  size_t count = 0;
+  for (dom::key_value_pair field : object) {
+    if (count == 64) return kAskPython;  // more members than any resource of these types has
+    std::string_view field_name = field.key;
+    for (Py_ssize_t i = 0; i < unless_count; i++) {
+      if (field_name == unless[i]) return kKept;
+    }
+    for (size_t i = 0; i < count; i++) {
+      if (names[i] == field_name) return kKept;
+    }
+    names[count++] = field_name;
+  }
+  return kDismissed;
+}
+
+// The subject reference argument: false (and no exception) when it is neither None nor a str with UTF-8.
+bool own_reference_of(PyObject *argument, OwnReference &out) {
+  if (argument == Py_None) return true;
+  if (!PyUnicode_Check(argument) || !utf8_of(argument, out.text)) return false;
+  out.given = true;
+  return true;
+}
+
 // known_irrelevant(node, rule, own_reference, drafts, resource_type) -> bool | None
 //
-// The answer of mdrcds.reading.fhir._known_irrelevant for the same arguments; None where this module
-// does not answer (a node or rule of another shape, an element that is not an object or an array,
-// whose raw JSON Python makes its own way) and the Python check must.
+// The answer of mdrcds.reading.fhir._known_irrelevant for the same arguments; None where check() does
+// not answer (a node of another shape too) and the Python check must.
 PyObject *known_irrelevant(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
   if (nargs != 5) {
     PyErr_SetString(PyExc_TypeError, "known_irrelevant takes 5 arguments");
     return nullptr;
   }
-  PyObject *node = args[0], *rule = args[1], *own_reference = args[2], *drafts = args[3];
-  PyObject *resource_type = args[4];
-  if (Py_TYPE(node) != simd_object_type || !PyTuple_Check(rule) || PyTuple_GET_SIZE(rule) != 4 ||
-      !PyUnicode_Check(resource_type) || !(own_reference == Py_None || PyUnicode_Check(own_reference)) ||
-      !PyAnySet_Check(drafts)) {
+  PyObject *node = args[0], *rule = args[1];
+  OwnReference own;
+  Drafts drafts;
+  std::string_view resource_type;
+  if (Py_TYPE(node) != simd_object_type || !PyUnicode_Check(args[4]) || !utf8_of(args[4], resource_type) ||
+      !PyAnySet_Check(args[3]) || !drafts_of(args[3], drafts) || !own_reference_of(args[2], own)) {
     Py_RETURN_NONE;
   }
-  PyObject *name = PyTuple_GET_ITEM(rule, 0), *keys = PyTuple_GET_ITEM(rule, 1);
-  PyObject *unless_contains = PyTuple_GET_ITEM(rule, 2), *unless_has = PyTuple_GET_ITEM(rule, 3);
-  if (!PyUnicode_Check(name) || !PyAnySet_Check(keys) || !PyTuple_Check(unless_has) ||
-      !(unless_contains == Py_None || PyBytes_Check(unless_contains))) {
-    Py_RETURN_NONE;
-  }
-  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(unless_has); i++) {
-    if (!PyUnicode_Check(PyTuple_GET_ITEM(unless_has, i))) Py_RETURN_NONE;
-  }
-  const dom::object &object = reinterpret_cast<PySimdObject *>(node)->element;
-
-  dom::element element;
-  std::string_view element_name;
-  if (!utf8_of(name, element_name)) Py_RETURN_NONE;
-  if (!member(object, element_name, element) || element.is_null()) Py_RETURN_FALSE;
-  std::string key;
-  if (element.is_object()) {
-    key = simdjson::minify(dom::object(element));
-  } else if (element.is_array()) {
-    key = simdjson::minify(dom::array(element));
-  } else {
-    Py_RETURN_NONE;
-  }
-  int known = contains(keys, PyBytes_FromStringAndSize(key.data(), static_cast<Py_ssize_t>(key.size())));
-  if (known < 0) return nullptr;
-  if (known == 0) Py_RETURN_FALSE;
-  if (unless_contains != Py_None) {
-    std::string_view needle(PyBytes_AS_STRING(unless_contains),
-                            static_cast<size_t>(PyBytes_GET_SIZE(unless_contains)));
-    if (key.find(needle) != std::string::npos) Py_RETURN_FALSE;
-  }
-
-  dom::element value;
-  if (member(object, "status", value) && is_string(value, "draft")) Py_RETURN_FALSE;
-  if (PySet_GET_SIZE(drafts) > 0) {
-    // One of the hook's draft orders ('Type/id') is kept; so is a resource without an id.
-    std::string_view id;
-    if (!member(object, "id", value) || value.get_string().get(id) != simdjson::SUCCESS || id.empty()) {
+  Minifier minifier;
+  switch (check(reinterpret_cast<PySimdObject *>(node)->element, rule, own, drafts, resource_type, minifier)) {
+    case kError:
+      return nullptr;
+    case kKept:
       Py_RETURN_FALSE;
-    }
-    PyObject *id_text = PyUnicode_DecodeUTF8(id.data(), static_cast<Py_ssize_t>(id.size()), "strict");
-    if (id_text == nullptr) return nullptr;
-    int draft = contains(drafts, PyUnicode_FromFormat("%U/%U", resource_type, id_text));
-    Py_DECREF(id_text);
-    if (draft < 0) return nullptr;
-    if (draft == 1) Py_RETURN_FALSE;
+    case kDismissed:
+      Py_RETURN_TRUE;
+    case kAskPython:
+      break;
   }
-  if (own_reference != Py_None) {
-    std::string_view expected;
-    if (!utf8_of(own_reference, expected)) Py_RETURN_NONE;
-    dom::element subject, reference;
-    if (!member(object, "subject", subject) || !subject.is_object() ||
-        !member(dom::object(subject), "reference", reference) || !is_string(reference, expected)) {
-      Py_RETURN_FALSE;
-    }
-  }
-  Py_ssize_t unless_count = PyTuple_GET_SIZE(unless_has);
-  if (unless_count == 0) Py_RETURN_TRUE;
-  // No member that names the drug elsewhere, and none named twice (ambiguous JSON: the screen keeps such
-  // a record, and the fact builder refuses it).
-  std::string_view unless[8];
-  if (unless_count > 8) Py_RETURN_NONE;
-  for (Py_ssize_t i = 0; i < unless_count; i++) {
-    if (!utf8_of(PyTuple_GET_ITEM(unless_has, i), unless[i])) Py_RETURN_NONE;
-  }
-  std::string_view names[64];
-  size_t count = 0;
-  for (dom::key_value_pair field : object) {
-    if (count == 64) Py_RETURN_NONE;  // more members than any resource of these types has
-    std::string_view field_name = field.key;
-    for (Py_ssize_t i = 0; i < unless_count; i++) {
-      if (field_name == unless[i]) Py_RETURN_FALSE;
-    }
-    for (size_t i = 0; i < count; i++) {
-      if (names[i] == field_name) Py_RETURN_FALSE;
-    }
-    names[count++] = field_name;
-  }
-  Py_RETURN_TRUE;
+  Py_RETURN_NONE;
 }
 
-// resourceless(entries) -> bytes | None
+// Adds one to counts[key]; false with an exception set.
+bool count_one(PyObject *counts, PyObject *key) {
+  PyObject *before = PyDict_GetItemWithError(counts, key);
+  if (before == nullptr && PyErr_Occurred()) return false;
+  long value = before == nullptr ? 0 : PyLong_AsLong(before);
+  PyObject *after = PyLong_FromLong(value + 1);
+  if (after == nullptr) return false;
+  int stored = PyDict_SetItem(counts, key, after);
+  Py_DECREF(after);
+  return stored == 0;
+}
+
+// screen_entries(entries, known, read_types, own_reference, drafts) -> (bytes, dict, int) | None
 //
-// For a Bundle's `entry` array: None when every object in it has a `resource` member (or `entries` is
-// not a simdjson Array), else one byte per entry, 1 where an object entry has none. pysimdjson answers
-// a missing member by raising KeyError, which costs about 2 microseconds: a Bundle of empty entries
-// ("{}," is 3 bytes) would cost the reader far more time than its size, so those are found here first.
-PyObject *resourceless(PyObject *, PyObject *entries) {
-  if (Py_TYPE(entries) != simd_array_type) Py_RETURN_NONE;
+// The first lines of the reader's loop over a Bundle's `entry` array (mdrcds.reading.fhir.
+// _add_node_entries), for every entry at once: most of a record stops there, and in Python each entry
+// cost about 0.9 microseconds, half of it making Python objects of the parts asked for. Answers
+// (wanted, skipped, screened): `wanted` has one byte per entry, 1 where the Python loop must look at
+// the entry (it is not an object, its resource is not an object or has no resourceType, its type is
+// read, or the learnt check did not dismiss it); 0 where the entry has no resource, its resource's
+// type is not read (counted in `skipped` by type), or the learnt check dismissed it (counted in
+// `screened`). None when the arguments are of another shape (`entries` not a simdjson Array, `known`
+// not a dict): the Python loop then does all of it.
+PyObject *screen_entries(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs != 5) {
+    PyErr_SetString(PyExc_TypeError, "screen_entries takes 5 arguments");
+    return nullptr;
+  }
+  PyObject *entries = args[0], *known = args[1], *read_types = args[2];
+  OwnReference own;
+  Drafts drafts;
+  if (Py_TYPE(entries) != simd_array_type || !PyDict_Check(known) || !PyAnySet_Check(read_types) ||
+      !PyAnySet_Check(args[4]) || !drafts_of(args[4], drafts) || !own_reference_of(args[3], own)) {
+    Py_RETURN_NONE;
+  }
+  Minifier minifier;
   const dom::array &array = reinterpret_cast<PySimdArray *>(entries)->element;
-  dom::element resource;
-  PyObject *gaps = nullptr;
-  char *flags = nullptr;
+  size_t size = 0;  // counted: array.size() saturates at 2^24 - 1 entries
+  for ([[maybe_unused]] dom::element counted : array) size++;
+  PyObject *wanted = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(size));
+  PyObject *skipped = wanted == nullptr ? nullptr : PyDict_New();
+  if (skipped == nullptr) {
+    Py_XDECREF(wanted);
+    return nullptr;
+  }
+  char *flags = PyBytes_AS_STRING(wanted);
+  std::memset(flags, 0, size);
+  long screened = 0;
+  // The type of the entry before, as a str, with its rule (borrowed from `known`) and whether it is
+  // read: a record's entries mostly come in runs of one type.
+  std::string type_before;
+  PyObject *type_text = nullptr, *rule = nullptr;
+  bool read = false, failed = false;
   size_t index = 0;
   for (dom::element entry : array) {
-    if (entry.is_object() && !member(dom::object(entry), "resource", resource)) {
-      if (gaps == nullptr) {
-        size_t size = 0;  // counted: array.size() saturates at 2^24 - 1 entries
-        for ([[maybe_unused]] dom::element counted : array) size++;
-        gaps = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(size));
-        if (gaps == nullptr) return nullptr;
-        flags = PyBytes_AS_STRING(gaps);
-        std::memset(flags, 0, size);
-      }
-      flags[index] = 1;
+    size_t at = index++;
+    dom::element resource, type_element;
+    std::string_view type;
+    if (!entry.is_object()) {
+      flags[at] = 1;  // Python raises the reader's error for it
+      continue;
     }
-    index++;
+    if (!member(dom::object(entry), "resource", resource) || resource.is_null()) continue;
+    if (!resource.is_object() || !member(dom::object(resource), "resourceType", type_element) ||
+        type_element.get_string().get(type) != simdjson::SUCCESS) {
+      flags[at] = 1;  // Python raises the reader's error for it
+      continue;
+    }
+    if (type_text == nullptr || type != type_before) {
+      Py_XDECREF(type_text);
+      type_text = PyUnicode_DecodeUTF8(type.data(), static_cast<Py_ssize_t>(type.size()), "strict");
+      if (type_text == nullptr) {
+        failed = true;
+        break;
+      }
+      type_before.assign(type);
+      rule = PyDict_GetItemWithError(known, type_text);
+      int is_read = rule == nullptr && !PyErr_Occurred() ? PySet_Contains(read_types, type_text) : 0;
+      if (PyErr_Occurred() || is_read < 0) {
+        failed = true;
+        break;
+      }
+      read = is_read == 1;
+    }
+    if (rule == nullptr) {
+      if (read) {
+        flags[at] = 1;
+      } else if (!count_one(skipped, type_text)) {
+        failed = true;
+        break;
+      }
+      continue;
+    }
+    Answer answer = check(dom::object(resource), rule, own, drafts, type, minifier);
+    if (answer == kError) {
+      failed = true;
+      break;
+    }
+    if (answer == kDismissed) {
+      screened++;
+    } else {
+      flags[at] = 1;
+    }
   }
-  if (gaps == nullptr) Py_RETURN_NONE;
-  return gaps;
+  Py_XDECREF(type_text);
+  if (failed) {
+    Py_DECREF(wanted);
+    Py_DECREF(skipped);
+    return nullptr;
+  }
+  return Py_BuildValue("(NNl)", wanted, skipped, screened);
 }
 
 // lacks(node, name) -> bool | None
@@ -284,9 +433,11 @@ PyMethodDef methods[] = {
     {"lacks", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(lacks)), METH_FASTCALL,
      "lacks(node, name) -> bool | None\n\n"
      "Whether a simdjson Object has no member `name`; None for anything else."},
-    {"resourceless", resourceless, METH_O,
-     "resourceless(entries) -> bytes | None\n\n"
-     "None when every object entry of a Bundle's entry array has a resource, else a byte per entry, 1 where it has none."},
+    {"screen_entries", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(screen_entries)),
+     METH_FASTCALL,
+     "screen_entries(entries, known, read_types, own_reference, drafts) -> (bytes, dict, int) | None\n\n"
+     "The reader's first look at every entry of a Bundle: which the Python loop must look at, the types skipped, "
+     "the count the learnt check dismissed."},
     {nullptr, nullptr, 0, nullptr},
 };
 

@@ -1,5 +1,6 @@
 """Stub of the C++ extension mdrcds.reading._learnt (src/mdrcds/reading/_learnt.cpp)."""
 
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from mdrcds.reading.fhir import KnownIrrelevant
@@ -10,9 +11,18 @@ def known_irrelevant(
     """`mdrcds.reading.fhir._known_irrelevant` over simdjson's document; None where the Python check
     must answer (a node or rule of another shape, an element that is neither an object nor an array)."""
 
-def resourceless(entries: Any, /) -> bytes | None:
-    """None when every object in a Bundle's `entry` array (a simdjson Array) has a `resource`, or when
-    `entries` is not a simdjson Array; else one byte per entry, 1 where an object entry has none."""
+def screen_entries(
+    entries: Any,
+    known: Mapping[str, KnownIrrelevant],
+    read_types: Collection[str],
+    own_reference: str | None,
+    drafts: set[str],
+    /,
+) -> tuple[bytes, dict[str, int], int] | None:
+    """The reader's first look at every entry of a Bundle's `entry` array (a simdjson Array): one byte
+    per entry, 1 where the reader's loop must look at it; the resource types skipped, counted; the
+    number of resources the learnt check dismissed. None when `entries` is not a simdjson Array or
+    `known` not a dict."""
 
 def lacks(node: Any, name: str, /) -> bool | None:
     """Whether a simdjson Object has no member `name` (found without pysimdjson's KeyError); None

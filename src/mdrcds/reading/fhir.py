@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol, get_args
 
@@ -691,19 +692,28 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
     patient = fhir_input.context.get("patientId")
     patient = patient if isinstance(patient, str) else None
     own_reference = f"Patient/{patient}" if patient is not None else None
-    gaps = _resourceless(entries)  # None nearly always: every entry has its resource
     deadline = fhir_input.deadline
-    # Most of a large record goes through the first few lines of this loop and never further: the
-    # checks are written out here rather than in helpers (a call costs as much as a check).
+    # Most of a large record stops at the first lines of the loop below; `_screen_entries` (C++) takes
+    # those lines for every entry at once, and the loop then looks only at the entries it wants.
+    first_look = _screen_entries(entries, known, _READ_TYPES, own_reference, drafts)
+    wanted: bytes | None = None
+    if first_look is not None:
+        wanted, skipped_here, screened_here = first_look
+        for skipped_type, count in skipped_here.items():
+            skipped[skipped_type] = skipped.get(skipped_type, 0) + count
+        if screened_here:
+            screened[where] = screened.get(where, 0) + screened_here
+        entries = islice(entries, wanted.rfind(1) + 1)  # none wanted past the last one wanted
+    # The checks are written out here rather than in helpers (a call costs as much as a check).
     for index, entry in enumerate(entries):
         if deadline is not None and not index & 63 and time.perf_counter() > deadline:
             raise ReadingOverBudget(f"{source}: {where}.entry[{index}] reached past the reading deadline")
+        if wanted is not None and not wanted[index]:
+            continue
         if not isinstance(entry, simdjson.Object):
             raise InputFormatError(
                 f"{source}: {where} is not a valid Bundle (entry[{index}] must be an object)"
             )
-        if gaps is not None and gaps[index]:
-            continue
         try:
             resource = entry["resource"]  # nearly always there: only an absence pays for the exception
         except KeyError:
@@ -784,32 +794,41 @@ def _not_known_to_lack(node: Any, name: str) -> bool | None:
     return None
 
 
-def _no_gaps_known(entries: Any) -> bytes | None:
-    """The Python stand-in for `_learnt.resourceless`: nothing known, so every entry is asked for its
-    resource (a missing one costs pysimdjson's KeyError, about 2 microseconds)."""
+def _no_first_look(
+    entries: Any,
+    known: Mapping[str, KnownIrrelevant],
+    read_types: Collection[str],
+    own: str | None,
+    drafts: set[str],
+) -> tuple[bytes, dict[str, int], int] | None:
+    """The Python stand-in for `_learnt.screen_entries`: no first look, so the reader's loop looks at
+    every entry itself (an entry without a resource costs pysimdjson's KeyError, about 2 microseconds)."""
     return None
 
 
 def _choose_native() -> tuple[
     Callable[[Any, KnownIrrelevant, str | None, set[str], str], bool | None],
-    Callable[[Any], bytes | None],
+    Callable[
+        [Any, Mapping[str, KnownIrrelevant], Collection[str], str | None, set[str]],
+        tuple[bytes, dict[str, int], int] | None,
+    ],
     Callable[[Any, str], bool | None],
 ]:
     """The reader's learnt-code check and member checks: `mdrcds.reading._learnt` (C++ over simdjson's
-    document, built at install, decision 0013; half the Python check's time, and an entry without a
-    resource or a resource without an element found without an exception), else `_known_irrelevant`,
-    `_no_gaps_known` and `_not_known_to_lack`, with a warning."""
+    document, built at install, decision 0013; half the Python check's time, a Bundle's entries looked
+    at all at once, and a resource without an element found without an exception), else
+    `_known_irrelevant`, `_no_first_look` and `_not_known_to_lack`, with a warning."""
     try:
-        from mdrcds.reading._learnt import known_irrelevant, lacks, resourceless
+        from mdrcds.reading._learnt import known_irrelevant, lacks, screen_entries
     except ImportError as exc:
         logging.getLogger(__name__).warning(
             "mdrcds.reading._learnt is not available (%s): the reader's screen runs in Python, slower", exc
         )
-        return _known_irrelevant, _no_gaps_known, _not_known_to_lack
-    return known_irrelevant, resourceless, lacks
+        return _known_irrelevant, _no_first_look, _not_known_to_lack
+    return known_irrelevant, screen_entries, lacks
 
 
-_learnt_check, _resourceless, _lacks = _choose_native()
+_learnt_check, _screen_entries, _lacks = _choose_native()
 
 
 def _screenable(fhir_input: FhirInput, resource: Resource, patient: str | None) -> bool:
