@@ -29,9 +29,12 @@ class RecordingProvider(trace.TracerProvider):
 
 trace.set_tracer_provider(RecordingProvider())
 
-from fastapi.testclient import TestClient
+import httpx
 from mdrcds.settings import Settings
 from mdrcds.web.app import create_app
+
+sys.path.insert(0, sys.argv[3])
+from service_support import live_app
 
 folder = sys.argv[2]
 settings = Settings(
@@ -40,7 +43,7 @@ settings = Settings(
     spool_dir=f"{folder}/spool",
     opentelemetry=sys.argv[1] == "on",
 )
-with TestClient(create_app(settings)) as client:
+with live_app(create_app(settings)) as url, httpx.Client(base_url=url) as client:
     assert client.get("/healthz").status_code == 200
     assert client.get("/cds-services").status_code == 200
 print(len(started))
@@ -49,7 +52,10 @@ print(len(started))
 
 def spans_started(setting: str, folder: Path) -> int:
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, setting, str(folder)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", CHILD, setting, str(folder), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return int(done.stdout.split()[-1])

@@ -30,6 +30,7 @@ from mdrcds.web.logs import configure_json_logging
 from mdrcds.web.metrics import Measured
 from mdrcds.web.outcome import operation_outcome
 from mdrcds.web.pagesauth import PageSessions
+from mdrcds.web.routing import RequestOnlyRoute
 from mdrcds.web.schemas import (
     CARDS_RESPONSE,
     FEEDBACK_REQUEST,
@@ -97,6 +98,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
+    if not settings.opentelemetry:  # FastAPI's handler records the operation spans
+        app.router.route_class = RequestOnlyRoute
     _add_routes(app)
     if settings.pages:
         from mdrcds.web.pages import build_router  # only when the pages are on
