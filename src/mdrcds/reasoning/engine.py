@@ -29,12 +29,15 @@ from mdrcds.errors import EngineCapacityError, EngineError, EvaluationLimitError
 from mdrcds.facts import Fact
 from mdrcds.knowledge.rulebook import Rulebook
 from mdrcds.knowledge.ruleschema import Constraint, Pattern, Rule
+from mdrcds.reasoning import durablejson
 from mdrcds.reasoning.alphafilter import AlphaFilter
 from mdrcds.reasoning.findings import Match
 
 RULESET = "mdrcds"
 _OPERATORS = {">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte", "!=": "$neq"}
 _MAX_LIVE_SESSIONS = 1024  # durable-rules MAX_STATE_INDEX_LENGTH
+
+durablejson.install(durable)  # the same JSON to and from the C core, made by orjson
 
 
 class _QuietHost(durable.Host):  # type: ignore[misc]
