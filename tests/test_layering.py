@@ -36,7 +36,7 @@ OWNERS = {
     "sqlmodel": {"store.database", "store.tables"},
     "sqlalchemy": {"store.database", "store.tables"},
     "alembic": {"store.database"},
-    "fastapi": {"web.app", "web.pages"},
+    "fastapi": {"web.app", "web.pages", "web.routing"},  # routing: the route class the app uses
     "jwt": {"web.auth"},
     "uvicorn": {"cli", "web.connections"},
     "httptools": {"web.connections"},
