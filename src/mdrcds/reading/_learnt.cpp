@@ -102,15 +102,25 @@ bool names_draft(const Drafts &drafts, std::string_view type, std::string_view i
 // The drafts argument (a set of str) as Drafts; false, with no exception, for a str without UTF-8 (the
 // Python check answers then).
 bool drafts_of(PyObject *set, Drafts &out) {
-  Py_ssize_t position = 0;
-  PyObject *item = nullptr;
-  Py_hash_t hash = 0;
-  while (_PySet_NextEntry(set, &position, &item, &hash)) {
-    std::string_view text;
-    if (!PyUnicode_Check(item) || !utf8_of(item, text)) return false;
-    out.push_back(text);
+  if (PySet_GET_SIZE(set) == 0) return true;
+  PyObject *items = PyObject_GetIter(set);
+  if (items == nullptr) {
+    PyErr_Clear();
+    return false;
   }
-  return true;
+  bool usable = true;
+  while (PyObject *item = PyIter_Next(items)) {
+    std::string_view text;
+    usable = usable && PyUnicode_Check(item) && utf8_of(item, text);
+    if (usable) out.push_back(text);  // the set keeps the str, and so its UTF-8, alive
+    Py_DECREF(item);
+  }
+  Py_DECREF(items);
+  if (PyErr_Occurred()) {
+    PyErr_Clear();
+    return false;
+  }
+  return usable;
 }
 
 // The minified JSON of a concept is made here, in one buffer reused for a Bundle's entries.

@@ -37,7 +37,7 @@ RULESET = "mdrcds"
 _OPERATORS = {">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte", "!=": "$neq"}
 _MAX_LIVE_SESSIONS = 1024  # durable-rules MAX_STATE_INDEX_LENGTH
 
-durablejson.install(durable)  # the same JSON to and from the C core, made by orjson
+durablejson.install(durable)  # the facts' JSON for the C core, the same documents made by orjson
 
 
 class _QuietHost(durable.Host):  # type: ignore[misc]
