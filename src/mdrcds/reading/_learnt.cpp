@@ -268,7 +268,7 @@ bool count_one(PyObject *counts, PyObject *key) {
 // cost about 0.9 microseconds, half of it making Python objects of the parts asked for. Answers
 // (wanted, skipped, screened): `wanted` has one byte per entry, 1 where the Python loop must look at
 // the entry (it is not an object, its resource is not an object or has no resourceType, its type is
-// read, or the learnt check did not dismiss it); 0 where the entry has no resource, its resource's
+// read, or the learnt check left it to Python), 2 where the learnt check kept it; 0 where the entry has no resource, its resource's
 // type is not read (counted in `skipped` by type), or the learnt check dismissed it (counted in
 // `screened`). None when the arguments are of another shape (`entries` not a simdjson Array, `known`
 // not a dict): the Python loop then does all of it.
@@ -350,7 +350,7 @@ PyObject *screen_entries(PyObject *, PyObject *const *args, Py_ssize_t nargs) {
     if (answer == kDismissed) {
       screened++;
     } else {
-      flags[at] = 1;
+      flags[at] = answer == kKept ? 2 : 1;  // 2: the learnt check has answered; Python need not ask it
     }
   }
   Py_XDECREF(type_text);

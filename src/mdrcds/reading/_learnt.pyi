@@ -3,7 +3,7 @@
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from mdrcds.reading.fhir import KnownIrrelevant
+from mdrcds.reading.fhir import FirstLook, KnownIrrelevant
 
 def known_irrelevant(
     node: Any, rule: KnownIrrelevant, own_reference: str | None, drafts: set[str], resource_type: str, /
@@ -18,9 +18,10 @@ def screen_entries(
     own_reference: str | None,
     drafts: set[str],
     /,
-) -> tuple[bytes, dict[str, int], int] | None:
+) -> FirstLook | None:
     """The reader's first look at every entry of a Bundle's `entry` array (a simdjson Array): one byte
-    per entry, 1 where the reader's loop must look at it; the resource types skipped, counted; the
+    per entry, 1 where the reader's loop must look at it, 2 where it must but the learnt check has
+    kept the resource already, 0 where it need not; the resource types skipped, counted; the
     number of resources the learnt check dismissed. None when `entries` is not a simdjson Array or
     `known` not a dict."""
 

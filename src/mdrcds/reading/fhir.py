@@ -53,6 +53,8 @@ FACT_RESOURCE_TYPES = frozenset(
 
 _READ_TYPES = FACT_RESOURCE_TYPES | {"OperationOutcome", "Bundle"}
 
+_LEARNT_CHECK_KEPT = 2
+"""`_screen_entries`' mark for an entry the learnt check has already kept (not asked again)."""
 _WITHOUT_STATUS = frozenset({"Patient", "Condition", "OperationOutcome", "Bundle"})
 """The types FHIR (R4 and R5) defines without a `status` element (of FACT_RESOURCE_TYPES and Bundle,
 OperationOutcome); `tests/test_screen.py` checks it against the FHIR models."""
@@ -703,7 +705,7 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
             skipped[skipped_type] = skipped.get(skipped_type, 0) + count
         if screened_here:
             screened[where] = screened.get(where, 0) + screened_here
-        entries = islice(entries, wanted.rfind(1) + 1)  # none wanted past the last one wanted
+        entries = islice(entries, len(wanted.rstrip(b"\x00")))  # none wanted past the last one wanted
     # The checks are written out here rather than in helpers (a call costs as much as a check).
     for index, entry in enumerate(entries):
         if deadline is not None and not index & 63 and time.perf_counter() > deadline:
@@ -732,7 +734,7 @@ def _add_node_entries(fhir_input: FhirInput, bundle: Any, source: str, where: st
                 # Most of a record (claims, encounters) is skipped: counted, never converted.
                 skipped[resource_type] = skipped.get(resource_type, 0) + 1
                 continue
-        else:
+        elif wanted is None or wanted[index] != _LEARNT_CHECK_KEPT:
             # Most of a record: dismissed by a code seen before, without wrapping the resource.
             dismissed = _learnt_check(resource, rule, own_reference, drafts, resource_type)
             if dismissed is None:
@@ -794,13 +796,17 @@ def _not_known_to_lack(node: Any, name: str) -> bool | None:
     return None
 
 
+FirstLook = tuple[bytes, dict[str, int], int]
+"""What `_learnt.screen_entries` answers: the entries wanted, the types skipped, the count dismissed."""
+
+
 def _no_first_look(
     entries: Any,
     known: Mapping[str, KnownIrrelevant],
     read_types: Collection[str],
     own: str | None,
     drafts: set[str],
-) -> tuple[bytes, dict[str, int], int] | None:
+) -> FirstLook | None:
     """The Python stand-in for `_learnt.screen_entries`: no first look, so the reader's loop looks at
     every entry itself (an entry without a resource costs pysimdjson's KeyError, about 2 microseconds)."""
     return None
@@ -808,10 +814,7 @@ def _no_first_look(
 
 def _choose_native() -> tuple[
     Callable[[Any, KnownIrrelevant, str | None, set[str], str], bool | None],
-    Callable[
-        [Any, Mapping[str, KnownIrrelevant], Collection[str], str | None, set[str]],
-        tuple[bytes, dict[str, int], int] | None,
-    ],
+    Callable[[Any, Mapping[str, KnownIrrelevant], Collection[str], str | None, set[str]], FirstLook | None],
     Callable[[Any, str], bool | None],
 ]:
     """The reader's learnt-code check and member checks: `mdrcds.reading._learnt` (C++ over simdjson's

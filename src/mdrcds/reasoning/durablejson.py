@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -48,11 +49,7 @@ def _non_finite_in(value: Any) -> bool:
 
 
 def install(engine_module: Any) -> None:
-    """Make durable-rules' engine module (`durable.engine`) write and read its JSON through this module."""
-    engine_module.json = _ThisModule
-
-
-class _ThisModule:
-    dumps = staticmethod(dumps)
-    loads = staticmethod(json.loads)  # with the defaults, already the C scanner; orjson reads an
-    # integer past 64 bits as a float
+    """Make durable-rules' engine module (`durable.engine`) write its JSON through this module; it
+    reads with the standard library's `json.loads` as before (orjson reads an integer past 64 bits as
+    a float)."""
+    engine_module.json = SimpleNamespace(dumps=dumps, loads=json.loads)

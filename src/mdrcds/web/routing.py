@@ -41,24 +41,15 @@ class RequestOnlyRoute(APIRoute):
 
 def _only_the_request(route: APIRoute) -> str | None:
     """The name of the endpoint's `Request` parameter when it is a coroutine function with no other
-    parameter or dependency, annotated to return a `Response`; else None."""
-    dependant = route.dependant
+    parameter and no dependency (the route's or the app's), annotated to return a `Response`; else None."""
     if (
         not inspect.iscoroutinefunction(route.endpoint)
         or not _returns_a_response(route.endpoint)
-        or dependant.request_param_name is None
         or len(inspect.signature(route.endpoint).parameters) != 1
+        or route.dependant.dependencies
     ):
         return None
-    others = (
-        dependant.path_params,
-        dependant.query_params,
-        dependant.header_params,
-        dependant.cookie_params,
-        dependant.body_params,
-        dependant.dependencies,
-    )
-    return None if any(others) else dependant.request_param_name
+    return route.dependant.request_param_name
 
 
 def _returns_a_response(endpoint: Callable[..., Any]) -> bool:
